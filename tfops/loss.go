@@ -1,0 +1,37 @@
+package tfops
+
+import (
+	tf "github.com/wamuir/graft/tensorflow"
+	"github.com/wamuir/graft/tensorflow/op"
+)
+
+// BinaryCrossEntropy is the batch mean of -[y log p + (1-y) log(1-p)] where
+// p = sigmoid(logits): Keras' binary cross-entropy on the sigmoid output. It is
+// computed from the logits as softplus(l) - y*l, which is exact and does not
+// overflow or take log(0) when the sigmoid saturates.
+func BinaryCrossEntropy(s *op.Scope, logits, labels tf.Output) tf.Output {
+	perExample := op.Sub(s, softplus(s, logits), op.Mul(s, labels, logits))
+	return op.Mean(s, perExample, allAxes(s, perExample))
+}
+
+// BinaryAccuracy is the share of examples where sigmoid(logits) > 0.5 agrees with
+// labels > 0.5 (Keras' binary_accuracy).
+func BinaryAccuracy(s *op.Scope, logits, labels tf.Output) tf.Output {
+	predicted := op.Greater(s.SubScope("predicted"), logits, op.Const(s.SubScope("zero"), float32(0)))
+	actual := op.Greater(s.SubScope("actual"), labels, op.Const(s.SubScope("half"), float32(0.5)))
+	hits := op.Cast(s, op.Equal(s, predicted, actual), tf.Float)
+	return op.Mean(s, hits, allAxes(s, hits))
+}
+
+// softplus is log(1 + exp(x)); graft hides the generated wrapper, so the op is
+// added by name.
+func softplus(s *op.Scope, x tf.Output) tf.Output {
+	return s.AddOperation(tf.OpSpec{Type: "Softplus", Input: []tf.Input{x}}).Output(0)
+}
+
+// allAxes lists every axis of x, for reductions to a scalar.
+func allAxes(s *op.Scope, x tf.Output) tf.Output {
+	s = s.SubScope("all_axes")
+	rank := op.Rank(s, x)
+	return op.Range(s, op.Const(s.SubScope("start"), int32(0)), rank, op.Const(s.SubScope("delta"), int32(1)))
+}

@@ -1,0 +1,329 @@
+// Package trainer runs the GAN's alternating training loop on a graph from
+// package graphs: it feeds the data once, steps the discriminator and the
+// adversarial network, and writes progress, sample grids and checkpoints.
+package trainer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	tf "github.com/wamuir/graft/tensorflow"
+
+	"github.com/mnistgan/mnistgan/graphs"
+	"github.com/mnistgan/mnistgan/mnist"
+	"github.com/mnistgan/mnistgan/tfops"
+)
+
+// Directory names inside a run directory.
+const (
+	samplesDir = "samples"
+	gridSide   = 4 // sample grids are 4 x 4
+)
+
+// ErrInterrupted is returned when the context was cancelled (SIGINT, SIGTERM):
+// the run stopped after a whole step and saved a checkpoint.
+var ErrInterrupted = errors.New("training interrupted")
+
+// ErrDiverged is returned when a loss became NaN or infinite.
+var ErrDiverged = errors.New("training diverged")
+
+// Result describes how a run ended.
+type Result struct {
+	Step       int        // steps completed
+	Checkpoint Checkpoint // the last checkpoint written
+	LastGrid   string     // path of the last sample grid
+	Metrics    Metrics    // of the last step
+}
+
+// Options are the parts of a run that are not settings: where output goes and
+// versions to record.
+type Options struct {
+	Stdout   io.Writer
+	Resume   bool
+	Versions map[string]string
+	// AfterStep, if set, is called after every step with its 1-based number and
+	// metrics (tests use it to watch the run).
+	AfterStep func(step int, m Metrics)
+}
+
+// Run trains as cfg says. With opts.Resume it continues the run in cfg.Out from
+// its latest checkpoint; otherwise cfg.Out must not already hold a run.
+func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	stdout := opts.Stdout
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	var resumeFrom *Checkpoint
+	if opts.Resume {
+		c, err := LatestCheckpoint(cfg.Out)
+		if err != nil {
+			return nil, fmt.Errorf("--resume: %w; start a new run without --resume", err)
+		}
+		resumeFrom = &c
+	} else if err := prepareRunDir(cfg.Out); err != nil {
+		return nil, err
+	}
+
+	dataDir := cfg.Data
+	if dataDir == "" {
+		var err error
+		if dataDir, err = mnist.Locate(); err != nil {
+			return nil, err
+		}
+	}
+	set, err := mnist.Load(dataDir, mnist.Train)
+	if err != nil {
+		return nil, fmt.Errorf("load MNIST: %w", err)
+	}
+	set = set.Subset(cfg.Subset)
+	if cfg.Batch > set.Count {
+		return nil, fmt.Errorf("--batch %d is larger than the %d training images; use a smaller --batch", cfg.Batch, set.Count)
+	}
+
+	device, err := tfops.DeviceName(cfg.Device)
+	if err != nil {
+		return nil, err
+	}
+	dOpt, gOpt, err := cfg.optimizers()
+	if err != nil {
+		return nil, err
+	}
+	gan, err := graphs.NewGAN(graphs.GANConfig{
+		Batch: int64(cfg.Batch), Examples: int64(set.Count), Seed: cfg.Seed,
+		D: dOpt, G: gOpt, Device: device, SampleSize: gridSide * gridSide,
+	})
+	if err != nil {
+		return nil, err
+	}
+	sess, err := tfops.NewSession(gan.Graph, tfops.SessionConfig{IntraOpThreads: cfg.Threads, CPUOnly: device == "/device:CPU:0"})
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Close()
+	if err := tfops.CheckDevice(sess, device); err != nil {
+		return nil, fmt.Errorf("--device %s: %w", cfg.Device, err)
+	}
+
+	if err := initialize(sess, gan, set); err != nil {
+		return nil, err
+	}
+	start := 0
+	if resumeFrom != nil {
+		if err := gan.Saver.Restore(sess, resumeFrom.VariablesPrefix()); err != nil {
+			return nil, fmt.Errorf("--resume: %w (was the checkpoint written by another version of the networks?)", err)
+		}
+		start = resumeFrom.State.Step
+		fmt.Fprintf(stdout, "resuming %s from step %d\n", cfg.Out, start)
+	} else {
+		rec := runRecord{Config: cfg, Versions: opts.Versions, Started: time.Now().UTC().Format(time.RFC3339)}
+		if err := writeJSONAtomic(filepath.Join(cfg.Out, runFile), rec); err != nil {
+			return nil, err
+		}
+		if err := writeRealGrid(cfg.Out, set); err != nil {
+			return nil, err
+		}
+	}
+
+	t := &loop{cfg: cfg, opts: opts, sess: sess, gan: gan, res: &Result{Step: start}}
+	if resumeFrom != nil {
+		t.res.Checkpoint = *resumeFrom
+	}
+	return t.run(ctx, start, stdout)
+}
+
+// prepareRunDir creates dir for a new run, refusing one that holds a run already.
+func prepareRunDir(dir string) error {
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		return fmt.Errorf("--out %s is a file; give a directory for the run", dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, runFile)); err == nil {
+		return fmt.Errorf("--out %s already holds a run; add --resume to continue it, or choose another --out", dir)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, samplesDir), 0o755); err != nil {
+		return fmt.Errorf("--out %s: cannot create the run directory: %w", dir, err)
+	}
+	return nil
+}
+
+// initialize sets every variable to its initial value and uploads the images.
+func initialize(sess *tf.Session, gan *graphs.GAN, set *mnist.Set) error {
+	data, err := tf.NewTensor(set.Pixels)
+	if err != nil {
+		return fmt.Errorf("copy images to TensorFlow: %w", err)
+	}
+	if err := data.Reshape([]int64{int64(set.Count), mnist.Side, mnist.Side, 1}); err != nil {
+		return fmt.Errorf("shape images: %w", err)
+	}
+	if _, err := sess.Run(map[tf.Output]*tf.Tensor{gan.Data: data}, nil, append(gan.Init, gan.LoadData)); err != nil {
+		return fmt.Errorf("initialize variables: %w", err)
+	}
+	return nil
+}
+
+func writeRealGrid(runDir string, set *mnist.Set) error {
+	n := gridSide * gridSide
+	if set.Count < n {
+		n = set.Count
+	}
+	png, err := GridPNG(bytesToUnit(set.Pixels[:n*mnist.Side*mnist.Side]), n, mnist.Side, gridSide)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(runDir, samplesDir, "real.png"), png)
+}
+
+// loop is one training run in progress.
+type loop struct {
+	cfg  Config
+	opts Options
+	sess *tf.Session
+	gan  *graphs.GAN
+	res  *Result
+	prog *progress
+}
+
+func (t *loop) run(ctx context.Context, start int, stdout io.Writer) (*Result, error) {
+	t.prog = newProgress(stdout, t.cfg.Steps, t.cfg.LogEvery, start, time.Now())
+	defer t.prog.finish()
+	for step := start; step < t.cfg.Steps; step++ {
+		if ctx.Err() != nil {
+			return t.stop(ErrInterrupted)
+		}
+		st, err := tf.NewTensor(int64(step))
+		if err != nil {
+			return t.res, err
+		}
+		m, err := t.trainStep(st)
+		if err != nil {
+			return t.res, fmt.Errorf("step %d: %w", step+1, err)
+		}
+		if bad := nonFinite(m); bad != "" {
+			return t.res, fmt.Errorf("%w at step %d (%s not finite); lower --lr-d/--lr-g or resume from %s", ErrDiverged, step+1, bad, t.lastCheckpointText())
+		}
+		done := step + 1
+		t.res.Step, t.res.Metrics = done, m
+		t.prog.step(done, m, time.Now())
+		if t.opts.AfterStep != nil {
+			t.opts.AfterStep(done, m)
+		}
+		if every(done, t.cfg.SampleEvery) || done == t.cfg.Steps {
+			if err := t.sampleGrid(done); err != nil {
+				return t.res, err
+			}
+		}
+		if every(done, t.cfg.CheckpointEvery) || done == t.cfg.Steps {
+			if err := t.checkpoint(done); err != nil {
+				return t.res, err
+			}
+		}
+	}
+	return t.res, nil
+}
+
+// trainStep runs one discriminator update, then one adversarial update.
+func (t *loop) trainStep(step *tf.Tensor) (Metrics, error) {
+	feeds := map[tf.Output]*tf.Tensor{t.gan.Step: step}
+	// Update D on B real and B generated images.
+	d, err := t.sess.Run(feeds, []tf.Output{t.gan.DLoss, t.gan.DAcc}, []*tf.Operation{t.gan.DTrain})
+	if err != nil {
+		return Metrics{}, fmt.Errorf("discriminator update: %w", err)
+	}
+	// Update G through the frozen D on fresh noise labelled real.
+	g, err := t.sess.Run(feeds, []tf.Output{t.gan.GLoss, t.gan.GAcc}, []*tf.Operation{t.gan.GTrain})
+	if err != nil {
+		return Metrics{}, fmt.Errorf("generator update: %w", err)
+	}
+	return Metrics{
+		DLoss: d[0].Value().(float32), DAcc: d[1].Value().(float32),
+		GLoss: g[0].Value().(float32), GAcc: g[1].Value().(float32),
+	}, nil
+}
+
+// stop ends an interrupted run with a checkpoint and a grid of where it got to.
+func (t *loop) stop(cause error) (*Result, error) {
+	if t.res.Step > t.res.Checkpoint.State.Step || t.res.Checkpoint.Dir == "" {
+		if err := t.sampleGrid(t.res.Step); err != nil {
+			return t.res, errors.Join(cause, err)
+		}
+		if err := t.checkpoint(t.res.Step); err != nil {
+			return t.res, errors.Join(cause, err)
+		}
+	}
+	return t.res, cause
+}
+
+func (t *loop) sampleGrid(step int) error {
+	out, err := t.sess.Run(map[tf.Output]*tf.Tensor{}, []tf.Output{t.gan.Samples}, nil)
+	if err != nil {
+		return fmt.Errorf("generate samples: %w", err)
+	}
+	pixels := flatten4(out[0].Value().([][][][]float32))
+	png, err := GridPNG(pixels, gridSide*gridSide, mnist.Side, gridSide)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(t.cfg.Out, samplesDir, fmt.Sprintf("step-%08d.png", step))
+	if err := writeFileAtomic(path, png); err != nil {
+		return err
+	}
+	t.res.LastGrid = path
+	t.prog.note("step %d: samples written to %s", step, path)
+	return nil
+}
+
+func (t *loop) checkpoint(step int) error {
+	c, err := saveCheckpoint(t.cfg.Out, t.sess, t.gan.Saver, State{
+		Step: step, Seed: t.cfg.Seed, RNG: rngDescription(t.cfg.Seed, step), Saved: time.Now().UTC(),
+	}, t.cfg.Keep)
+	if err != nil {
+		return err
+	}
+	t.res.Checkpoint = c
+	t.prog.note("step %d: checkpoint written to %s", step, c.Dir)
+	return nil
+}
+
+func (t *loop) lastCheckpointText() string {
+	if t.res.Checkpoint.Dir == "" {
+		return "(none yet)"
+	}
+	return t.res.Checkpoint.Dir
+}
+
+// every reports whether step is a multiple of n (n = 0 means never).
+func every(step, n int) bool { return n > 0 && step%n == 0 }
+
+// nonFinite names the first metric that is NaN or infinite, or returns "".
+func nonFinite(m Metrics) string {
+	for _, v := range []struct {
+		name string
+		x    float32
+	}{{"d_loss", m.DLoss}, {"g_loss", m.GLoss}, {"d_acc", m.DAcc}, {"g_acc", m.GAcc}} {
+		if math.IsNaN(float64(v.x)) || math.IsInf(float64(v.x), 0) {
+			return v.name
+		}
+	}
+	return ""
+}
+
+// flatten4 turns an [N][H][W][1] tensor value into one row-major slice.
+func flatten4(v [][][][]float32) []float32 {
+	var out []float32
+	for _, img := range v {
+		for _, row := range img {
+			for _, px := range row {
+				out = append(out, px...)
+			}
+		}
+	}
+	return out
+}
