@@ -50,9 +50,11 @@ train: build
 vet: setup
 	$(TF_ENV) $(GO) vet ./...
 
-test: setup vet
+# Go tests, then the Python interop tests against the freshly built binary.
+test: vet build
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(TF_ENV) $(GO) test ./...
+	MNISTGAN_BIN=$(CURDIR)/$(BIN) MNISTGAN_DATA=$(CURDIR)/data/mnist $(VENV)/bin/python -m pytest -q tests
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
