@@ -3,7 +3,7 @@ SHELL := /bin/bash
 
 TF_DIR   := $(CURDIR)/third_party/libtensorflow
 TF_ENV   := . $(TF_DIR)/cgo.env &&
-VENV     := $(CURDIR)/third_party/venv
+VENV     := $(or $(MNISTGAN_VENV),$(CURDIR)/third_party/venv)
 GO       ?= go
 VERSION  := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
