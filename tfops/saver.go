@@ -17,6 +17,7 @@ type Saver struct {
 	values  []tf.Output // a read of each variable
 	prefix  tf.Output   // string scalar fed at run time
 	save    *tf.Operation
+	saved   tf.Output // the prefix, once saved: a SaverDef names a save tensor, not an op
 	restore *tf.Operation
 }
 
@@ -39,6 +40,7 @@ func NewSaver(s *op.Scope, vars []*Variable) (*Saver, error) {
 	nameConst := op.Const(s.SubScope("tensor_names"), names)
 	sliceConst := op.Const(s.SubScope("shape_and_slices"), slices)
 	sv.save = op.SaveV2(s, sv.prefix, nameConst, sliceConst, values)
+	sv.saved = op.Identity(s.SubScope("saved").WithControlDependencies(sv.save), sv.prefix)
 	if err := Err(s); err != nil {
 		return nil, fmt.Errorf("saver: %w", err)
 	}

@@ -28,6 +28,19 @@ func init() {
 // NewSession starts a session on g. Ops placed on a device without a kernel for
 // them fall back to the CPU (soft placement), as in Keras.
 func NewSession(g *tf.Graph, cfg SessionConfig) (*tf.Session, error) {
+	opts, err := cfg.options()
+	if err != nil {
+		return nil, err
+	}
+	sess, err := tf.NewSession(g, opts)
+	if err != nil {
+		return nil, fmt.Errorf("start TensorFlow session: %w", err)
+	}
+	return sess, nil
+}
+
+// options encodes cfg as the session options the C API takes.
+func (cfg SessionConfig) options() (*tf.SessionOptions, error) {
 	config := &corepb.ConfigProto{
 		IntraOpParallelismThreads: int32(cfg.IntraOpThreads),
 		InterOpParallelismThreads: int32(cfg.InterOpThreads),
@@ -40,11 +53,7 @@ func NewSession(g *tf.Graph, cfg SessionConfig) (*tf.Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode session config: %w", err)
 	}
-	sess, err := tf.NewSession(g, &tf.SessionOptions{Config: raw})
-	if err != nil {
-		return nil, fmt.Errorf("start TensorFlow session: %w", err)
-	}
-	return sess, nil
+	return &tf.SessionOptions{Config: raw}, nil
 }
 
 // DeviceName turns the --device flag ("cpu", "gpu", "gpu:1") into a TensorFlow

@@ -74,7 +74,12 @@ func (vs *Vars) Get(name string, shape []int64, dtype tf.DataType, trainable boo
 	}
 	s := vs.root.SubScope(name)
 	v := &Variable{Name: name, Shape: append([]int64(nil), shape...), DType: dtype, Trainable: trainable}
-	v.Handle = op.VarHandleOp(s, dtype, tf.MakeShape(shape...), op.VarHandleOpSharedName(name))
+	// The handle op is called by the variable's own name, as TensorFlow's own
+	// graphs do, so loaders that turn handles into tf.Variables (Python's
+	// tf.saved_model.load) show the checkpoint's names.
+	v.Handle = vs.root.AddOperation(tf.OpSpec{Type: "VarHandleOp", Name: name, Attrs: map[string]interface{}{
+		"dtype": dtype, "shape": tf.MakeShape(shape...), "shared_name": name,
+	}}).Output(0)
 	v.Init = op.AssignVariableOp(s, v.Handle, init(s.SubScope("initial_value"), shape, vs.seedConst(s, "init/"+name)))
 	vs.byName[name] = v
 	vs.list = append(vs.list, v)

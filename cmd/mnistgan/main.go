@@ -61,6 +61,8 @@ func newApp() *cli.App {
 		Version: programVersion(),
 		Commands: []*cli.Command{
 			trainCommand(),
+			generateCommand(),
+			exportCommand(),
 			versionCommand(),
 		},
 		Action: func(c *cli.Context) error {
