@@ -41,6 +41,12 @@ type GAN struct {
 
 	Samples tf.Output // generator (inference mode) on the fixed noise: [SampleSize, 28, 28, 1]
 
+	// Histograms is a string scalar: one serialized Summary proto holding a
+	// histogram of each trainable variable of both networks, tagged with its
+	// name ("generator/deconv1/kernel"), for TensorBoard. Fetch it on its own:
+	// it reads the variables and changes nothing.
+	Histograms tf.Output
+
 	Saver *tfops.Saver // every variable: weights, batch-norm statistics, optimizer slots and counts
 
 	DVars, GVars []*tfops.Variable // each network's variables (trainable and not)
@@ -114,6 +120,7 @@ func NewGAN(cfg GANConfig) (*GAN, error) {
 	}
 	g.DTrain, g.GTrain = dStep.Op, gStep.Op
 	g.DLearningRate, g.GLearningRate = dStep.LR, gStep.LR
+	g.Histograms = histograms(root.SubScope("summaries"), tfops.Trainable(append(append([]*tfops.Variable(nil), g.DVars...), g.GVars...)))
 
 	g.Init = tfops.InitOps(g.Vars.All())
 	if g.Saver, err = tfops.NewSaver(root, g.Vars.All()); err != nil {
@@ -127,6 +134,17 @@ func NewGAN(cfg GANConfig) (*GAN, error) {
 		return nil, fmt.Errorf("build training graph: %w", tfops.Err(root))
 	}
 	return g, nil
+}
+
+// histograms merges a HistogramSummary of each of vars into one serialized
+// Summary; TensorFlow buckets the values, Go only passes the bytes on.
+func histograms(s *op.Scope, vars []*tfops.Variable) tf.Output {
+	parts := make([]tf.Output, len(vars))
+	for i, v := range vars {
+		vs := s.SubScope(v.Name)
+		parts[i] = op.HistogramSummary(vs, op.Const(vs.SubScope("tag"), v.Name), op.ReadVariableOp(vs, v.Handle, v.DType))
+	}
+	return op.MergeSummary(s, parts)
 }
 
 // realBatch draws n training images uniformly at random (with replacement, as

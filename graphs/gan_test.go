@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	tf "github.com/wamuir/graft/tensorflow"
+	summarypb "github.com/wamuir/graft/tensorflow/core/framework/summary_go_proto"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/mnistgan/mnistgan/tfops"
 )
@@ -140,5 +142,46 @@ func TestSamplesAreReproducible(t *testing.T) {
 	}
 	if !bytes.Equal(run(), run()) {
 		t.Error("two sample runs of the same weights differ: the fixed noise is not fixed")
+	}
+}
+
+func TestHistogramsCoverEveryTrainableVariable(t *testing.T) {
+	gan, sess := newTestGAN(t)
+	out, err := sess.Run(nil, []tf.Output{gan.Histograms}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s summarypb.Summary
+	if err := proto.Unmarshal([]byte(out[0].Value().(string)), &s); err != nil {
+		t.Fatalf("Histograms is not a serialized Summary: %v", err)
+	}
+	want := tfops.Trainable(append(append([]*tfops.Variable(nil), gan.DVars...), gan.GVars...))
+	if len(s.Value) != len(want) {
+		t.Fatalf("%d histograms, want one per trainable variable (%d)", len(s.Value), len(want))
+	}
+	for i, v := range want {
+		got := s.Value[i]
+		h := got.GetHisto()
+		if got.Tag != v.Name || h == nil {
+			t.Errorf("histogram %d: tag %q (histogram %v), want %s", i, got.Tag, h != nil, v.Name)
+			continue
+		}
+		var counted float64
+		for _, c := range h.Bucket {
+			counted += c
+		}
+		if h.Num != float64(v.Size()) || counted != h.Num || !(h.Min <= h.Max) {
+			t.Errorf("%s: num %v, bucket total %v, min %v, max %v; want %d values", v.Name, h.Num, counted, h.Min, h.Max, v.Size())
+		}
+	}
+	// Kernels start Glorot-uniform: spread out, unlike the zero biases.
+	for _, v := range s.Value {
+		h := v.GetHisto()
+		if strings.HasSuffix(v.Tag, "/kernel") && !(h.Min < 0 && h.Max > 0) {
+			t.Errorf("%s: initial kernel in [%v, %v], want values on both sides of 0", v.Tag, h.Min, h.Max)
+		}
+		if strings.HasSuffix(v.Tag, "/bias") && (h.Min != 0 || h.Max != 0) {
+			t.Errorf("%s: initial bias in [%v, %v], want zeros", v.Tag, h.Min, h.Max)
+		}
 	}
 }
