@@ -27,6 +27,12 @@ type Config struct {
 	CheckpointEvery int `json:"checkpoint_every"`
 	Keep            int `json:"keep"`
 	LogEvery        int `json:"log_every"`
+	HistogramEvery  int `json:"histogram_every"`
+
+	// LogDir gathers the TensorBoard logs of several runs, each in a
+	// subdirectory named after its run directory; "" keeps the log in the
+	// run directory. See EventsDir.
+	LogDir string `json:"logdir"`
 
 	Out    string `json:"out"`
 	Data   string `json:"data"`   // directory of the idx files; "" finds the default
@@ -43,7 +49,7 @@ func DefaultConfig() Config {
 	return Config{
 		Steps: 10000, Batch: 256, Optimizer: tfops.RMSprop,
 		LRD: 2e-4, LRG: 1e-4, DecayD: 6e-8, DecayG: 3e-8, Beta1: 0.9, Seed: 1,
-		SampleEvery: 500, CheckpointEvery: 500, Keep: 3, LogEvery: 1,
+		SampleEvery: 500, CheckpointEvery: 500, Keep: 3, LogEvery: 1, HistogramEvery: 500,
 		Device: "cpu",
 	}
 }
@@ -78,7 +84,7 @@ func (c Config) Validate() error {
 	for _, every := range []struct {
 		name string
 		v    int
-	}{{"--sample-every", c.SampleEvery}, {"--checkpoint-every", c.CheckpointEvery}, {"--log-every", c.LogEvery}} {
+	}{{"--sample-every", c.SampleEvery}, {"--checkpoint-every", c.CheckpointEvery}, {"--log-every", c.LogEvery}, {"--histogram-every", c.HistogramEvery}} {
 		if every.v < 0 {
 			bad("%s %d: must be 0 (never) or positive", every.name, every.v)
 		}
@@ -102,6 +108,20 @@ func (c Config) Validate() error {
 		return errors.New(strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// EventsDir is the directory of the run's TensorBoard event files:
+// <out>/logs, or <logdir>/<name of out> with --logdir, so that runs sharing a
+// --logdir stay apart and TensorBoard names each after its run directory.
+func (c Config) EventsDir() string {
+	if c.LogDir == "" {
+		return filepath.Join(c.Out, logsDir)
+	}
+	out, err := filepath.Abs(c.Out)
+	if err != nil {
+		out = filepath.Clean(c.Out)
+	}
+	return filepath.Join(c.LogDir, filepath.Base(out))
 }
 
 // optimizers returns the discriminator's and the adversarial network's optimizers.
@@ -128,7 +148,9 @@ type runRecord struct {
 
 // ResumeConfig reads the settings a run in dir was started with.
 func ResumeConfig(dir string) (Config, error) {
-	var rec runRecord
+	// Settings added since the run started (none in its run.json) take
+	// their defaults.
+	rec := runRecord{Config: DefaultConfig()}
 	path := filepath.Join(dir, runFile)
 	if err := readJSON(path, &rec); err != nil {
 		if errors.Is(err, os.ErrNotExist) {

@@ -8,9 +8,11 @@ import (
 	"time"
 )
 
-// Metrics are the four numbers the seed reports for each step.
+// Metrics are the four numbers the seed reports for each step, and the
+// learning rates the step's two updates used.
 type Metrics struct {
 	DLoss, DAcc, GLoss, GAcc float32
+	DLR, GLR                 float32
 }
 
 // progress prints training progress: on a terminal, one line rewritten in place
@@ -53,7 +55,7 @@ func (p *progress) step(done int, m Metrics, now time.Time) {
 		}
 	}
 	p.lastStep, p.lastTime = done, now
-	if !p.live && done%p.every != 0 && done != p.total {
+	if !p.live && !p.due(done) {
 		return
 	}
 	line := fmt.Sprintf("step %*d/%d  d_loss %.4f  d_acc %.3f  g_loss %.4f  g_acc %.3f  %s  ETA %s",
@@ -69,6 +71,13 @@ func (p *progress) step(done int, m Metrics, now time.Time) {
 	}
 	fmt.Fprintf(p.w, "%s  elapsed %s\n", line, formatDuration(now.Sub(p.start)))
 }
+
+// due reports whether step done gets a progress line in a log (and its
+// scalars in the TensorBoard log): every `every` steps, and the last.
+func (p *progress) due(done int) bool { return done%p.every == 0 || done == p.total }
+
+// stepsPerSecond is the smoothed training speed, 0 before the first step.
+func (p *progress) stepsPerSecond() float64 { return p.rate }
 
 // note prints a message (a checkpoint, a sample grid) without breaking the live line.
 func (p *progress) note(format string, args ...any) {

@@ -1,6 +1,7 @@
 // Package trainer runs the GAN's alternating training loop on a graph from
 // package graphs: it feeds the data once, steps the discriminator and the
-// adversarial network, and writes progress, sample grids and checkpoints.
+// adversarial network, and writes progress, sample grids, checkpoints and a
+// TensorBoard log.
 package trainer
 
 import (
@@ -38,6 +39,7 @@ type Result struct {
 	Step       int        // steps completed
 	Checkpoint Checkpoint // the last checkpoint written
 	LastGrid   string     // path of the last sample grid
+	LogDir     string     // directory of the TensorBoard event files
 	Metrics    Metrics    // of the last step
 }
 
@@ -70,6 +72,8 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 		}
 		resumeFrom = &c
 	} else if err := prepareRunDir(cfg.Out); err != nil {
+		return nil, err
+	} else if err := checkLogFree(cfg); err != nil {
 		return nil, err
 	}
 
@@ -117,6 +121,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 		return nil, err
 	}
 	start := 0
+	var realPNG []byte
 	if resumeFrom != nil {
 		if err := gan.Saver.Restore(sess, resumeFrom.VariablesPrefix()); err != nil {
 			return nil, fmt.Errorf("--resume: %w (was the checkpoint written by another version of the networks?)", err)
@@ -128,16 +133,41 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 		if err := writeJSONAtomic(filepath.Join(cfg.Out, runFile), rec); err != nil {
 			return nil, err
 		}
-		if err := writeRealGrid(cfg.Out, set); err != nil {
+		if realPNG, err = writeRealGrid(cfg.Out, set); err != nil {
 			return nil, err
 		}
 	}
 
-	t := &loop{cfg: cfg, opts: opts, sess: sess, gan: gan, res: &Result{Step: start}}
+	t := &loop{cfg: cfg, opts: opts, sess: sess, gan: gan, res: &Result{Step: start}, gridStep: -1, histStep: -1}
 	if resumeFrom != nil {
 		t.res.Checkpoint = *resumeFrom
 	}
-	return t.run(ctx, start, stdout)
+	if t.log, err = openLog(cfg, gan.Graph, start); err != nil {
+		return nil, err
+	}
+	t.res.LogDir = t.log.dir
+	fmt.Fprintf(stdout, "TensorBoard log: %s\n", t.log.dir)
+	res, err := t.res, t.startLog(realPNG)
+	if err == nil {
+		res, err = t.run(ctx, start, stdout)
+	}
+	// Close flushes: whatever ended the run, its log keeps every step logged.
+	if cerr := t.log.close(); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	return res, err
+}
+
+// startLog logs what a new run starts from: the real digits and the initial
+// weights, at step 0.
+func (t *loop) startLog(realPNG []byte) error {
+	if realPNG == nil { // resumed: the first session logged them
+		return nil
+	}
+	if err := t.log.image(0, realTag, realPNG); err != nil {
+		return err
+	}
+	return t.histograms(0)
 }
 
 // prepareRunDir creates dir for a new run, refusing one that holds a run already.
@@ -169,16 +199,17 @@ func initialize(sess *tf.Session, gan *graphs.GAN, set *mnist.Set) error {
 	return nil
 }
 
-func writeRealGrid(runDir string, set *mnist.Set) error {
+// writeRealGrid writes samples/real.png and returns it.
+func writeRealGrid(runDir string, set *mnist.Set) ([]byte, error) {
 	n := gridSide * gridSide
 	if set.Count < n {
 		n = set.Count
 	}
 	png, err := GridPNG(bytesToUnit(set.Pixels[:n*mnist.Side*mnist.Side]), n, mnist.Side, gridSide)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return writeFileAtomic(filepath.Join(runDir, samplesDir, "real.png"), png)
+	return png, writeFileAtomic(filepath.Join(runDir, samplesDir, "real.png"), png)
 }
 
 // loop is one training run in progress.
@@ -189,6 +220,10 @@ type loop struct {
 	gan  *graphs.GAN
 	res  *Result
 	prog *progress
+	log  *eventLog
+	// Steps whose grid and histograms are written, so an interrupted run
+	// does not log them twice.
+	gridStep, histStep int
 }
 
 func (t *loop) run(ctx context.Context, start int, stdout io.Writer) (*Result, error) {
@@ -215,8 +250,18 @@ func (t *loop) run(ctx context.Context, start int, stdout io.Writer) (*Result, e
 		if t.opts.AfterStep != nil {
 			t.opts.AfterStep(done, m)
 		}
+		if t.prog.due(done) {
+			if err := t.log.scalars(done, m, t.prog.stepsPerSecond()); err != nil {
+				return t.res, err
+			}
+		}
 		if every(done, t.cfg.SampleEvery) || done == t.cfg.Steps {
 			if err := t.sampleGrid(done); err != nil {
+				return t.res, err
+			}
+		}
+		if every(done, t.cfg.HistogramEvery) || done == t.cfg.Steps {
+			if err := t.histograms(done); err != nil {
 				return t.res, err
 			}
 		}
@@ -233,26 +278,35 @@ func (t *loop) run(ctx context.Context, start int, stdout io.Writer) (*Result, e
 func (t *loop) trainStep(step *tf.Tensor) (Metrics, error) {
 	feeds := map[tf.Output]*tf.Tensor{t.gan.Step: step}
 	// Update D on B real and B generated images.
-	d, err := t.sess.Run(feeds, []tf.Output{t.gan.DLoss, t.gan.DAcc}, []*tf.Operation{t.gan.DTrain})
+	d, err := t.sess.Run(feeds, []tf.Output{t.gan.DLoss, t.gan.DAcc, t.gan.DLearningRate}, []*tf.Operation{t.gan.DTrain})
 	if err != nil {
 		return Metrics{}, fmt.Errorf("discriminator update: %w", err)
 	}
 	// Update G through the frozen D on fresh noise labelled real.
-	g, err := t.sess.Run(feeds, []tf.Output{t.gan.GLoss, t.gan.GAcc}, []*tf.Operation{t.gan.GTrain})
+	g, err := t.sess.Run(feeds, []tf.Output{t.gan.GLoss, t.gan.GAcc, t.gan.GLearningRate}, []*tf.Operation{t.gan.GTrain})
 	if err != nil {
 		return Metrics{}, fmt.Errorf("generator update: %w", err)
 	}
 	return Metrics{
 		DLoss: d[0].Value().(float32), DAcc: d[1].Value().(float32),
 		GLoss: g[0].Value().(float32), GAcc: g[1].Value().(float32),
+		DLR: d[2].Value().(float32), GLR: g[2].Value().(float32),
 	}, nil
 }
 
-// stop ends an interrupted run with a checkpoint and a grid of where it got to.
+// stop ends an interrupted run with a checkpoint, a grid and histograms of
+// where it got to.
 func (t *loop) stop(cause error) (*Result, error) {
 	if t.res.Step > t.res.Checkpoint.State.Step || t.res.Checkpoint.Dir == "" {
-		if err := t.sampleGrid(t.res.Step); err != nil {
-			return t.res, errors.Join(cause, err)
+		if t.gridStep != t.res.Step {
+			if err := t.sampleGrid(t.res.Step); err != nil {
+				return t.res, errors.Join(cause, err)
+			}
+		}
+		if t.histStep != t.res.Step {
+			if err := t.histograms(t.res.Step); err != nil {
+				return t.res, errors.Join(cause, err)
+			}
 		}
 		if err := t.checkpoint(t.res.Step); err != nil {
 			return t.res, errors.Join(cause, err)
@@ -275,8 +329,19 @@ func (t *loop) sampleGrid(step int) error {
 	if err := writeFileAtomic(path, png); err != nil {
 		return err
 	}
-	t.res.LastGrid = path
+	if err := t.log.image(step, samplesTag, png); err != nil {
+		return err
+	}
+	t.res.LastGrid, t.gridStep = path, step
 	t.prog.note("step %d: samples written to %s", step, path)
+	return nil
+}
+
+func (t *loop) histograms(step int) error {
+	if err := t.log.histograms(step, t.sess, t.gan); err != nil {
+		return err
+	}
+	t.histStep = step
 	return nil
 }
 
@@ -289,7 +354,9 @@ func (t *loop) checkpoint(step int) error {
 	}
 	t.res.Checkpoint = c
 	t.prog.note("step %d: checkpoint written to %s", step, c.Dir)
-	return nil
+	// A crash then loses only the events after the last checkpoint: the
+	// steps a resume trains, and logs, again.
+	return t.log.flush()
 }
 
 func (t *loop) lastCheckpointText() string {

@@ -25,7 +25,7 @@ func trainCommand() *cli.Command {
 		Usage: "train the DCGAN on MNIST",
 		Description: "Runs the seed's alternating loop: each step updates the discriminator on B real and\n" +
 			"B generated images, then the generator through the frozen discriminator. Writes sample\n" +
-			"grids, checkpoints and run.json to --out; --resume continues the run there.",
+			"grids, checkpoints, run.json and a TensorBoard log to --out; --resume continues the run there.",
 		OnUsageError: usageError,
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "steps", Value: def.Steps, Usage: "training steps (one discriminator and one generator update each)"},
@@ -40,7 +40,9 @@ func trainCommand() *cli.Command {
 			&cli.IntFlag{Name: "sample-every", Value: def.SampleEvery, Usage: "write a 4x4 grid from the fixed noise every N steps (0: only at the end)"},
 			&cli.IntFlag{Name: "checkpoint-every", Value: def.CheckpointEvery, Usage: "write a checkpoint every N steps (0: only at the end)"},
 			&cli.IntFlag{Name: "keep", Value: def.Keep, Usage: "checkpoints to keep, newest first (0: all)"},
-			&cli.IntFlag{Name: "log-every", Value: def.LogEvery, Usage: "print a progress line every N steps when output is not a terminal"},
+			&cli.IntFlag{Name: "log-every", Value: def.LogEvery, Usage: "log TensorBoard scalars, and print a progress line when output is not a terminal, every N steps"},
+			&cli.IntFlag{Name: "histogram-every", Value: def.HistogramEvery, Usage: "log histograms of the weights to TensorBoard every N steps (0: only at the start and the end)"},
+			&cli.StringFlag{Name: "logdir", Usage: "write the TensorBoard log to DIR/<name of --out>, to view several runs together (default: OUT/logs)"},
 			&cli.StringFlag{Name: "out", Usage: "run directory (default: runs/run-DATE-TIME; with --resume, the newest run in runs/)"},
 			&cli.StringFlag{Name: "data", Usage: "directory with the MNIST idx files (default: $MNISTGAN_DATA, data/mnist, or the GoMNIST module)"},
 			&cli.IntFlag{Name: "subset", Usage: "train on the first N training images only (default: all 60,000)"},
@@ -129,7 +131,8 @@ func trainConfig(c *cli.Context) (trainer.Config, error) {
 		Steps: c.Int("steps"), Batch: c.Int("batch"), Optimizer: c.String("optimizer"),
 		LRD: c.Float64("lr-d"), LRG: c.Float64("lr-g"), DecayD: c.Float64("decay-d"), DecayG: c.Float64("decay-g"), Beta1: c.Float64("beta1"),
 		Seed: c.Int64("seed"), SampleEvery: c.Int("sample-every"), CheckpointEvery: c.Int("checkpoint-every"),
-		Keep: c.Int("keep"), LogEvery: c.Int("log-every"), Out: c.String("out"), Data: c.String("data"),
+		Keep: c.Int("keep"), LogEvery: c.Int("log-every"), HistogramEvery: c.Int("histogram-every"), LogDir: c.String("logdir"),
+		Out: c.String("out"), Data: c.String("data"),
 		Subset: c.Int("subset"), Device: c.String("device"), Threads: c.Int("threads"),
 	}
 	if !c.Bool("resume") {
@@ -155,6 +158,12 @@ func trainConfig(c *cli.Context) (trainer.Config, error) {
 				name, c.Value(name), settingOf(saved, name), cfg.Out, name)
 		}
 	}
+	// The log stays where it is: resumed elsewhere, TensorBoard would show one
+	// run as two, the second without its graph or first steps.
+	if c.IsSet("logdir") && c.String("logdir") != saved.LogDir {
+		return cfg, fmt.Errorf("--logdir %s: the run in %s logs to %s, and a resumed run appends to its own log; drop --logdir",
+			c.String("logdir"), cfg.Out, saved.EventsDir())
+	}
 	// What may change on resume: length, output cadence, data location, hardware.
 	for name, apply := range map[string]func(){
 		"steps":            func() { saved.Steps = cfg.Steps },
@@ -162,6 +171,7 @@ func trainConfig(c *cli.Context) (trainer.Config, error) {
 		"checkpoint-every": func() { saved.CheckpointEvery = cfg.CheckpointEvery },
 		"keep":             func() { saved.Keep = cfg.Keep },
 		"log-every":        func() { saved.LogEvery = cfg.LogEvery },
+		"histogram-every":  func() { saved.HistogramEvery = cfg.HistogramEvery },
 		"data":             func() { saved.Data = cfg.Data },
 		"device":           func() { saved.Device = cfg.Device },
 		"threads":          func() { saved.Threads = cfg.Threads },
