@@ -34,6 +34,9 @@ type eventLog struct {
 func checkLogFree(cfg Config) error {
 	dir := cfg.EventsDir()
 	files, err := tblog.Files(dir)
+	if err != nil && cfg.LogDir != "" {
+		return fmt.Errorf("--logdir %s: %w; give a directory for TensorBoard logs", cfg.LogDir, err)
+	}
 	if err != nil {
 		return err
 	}

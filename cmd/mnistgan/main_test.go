@@ -61,6 +61,8 @@ func TestBadInputGetsOneClearLine(t *testing.T) {
 		{[]string{"train", "--optimizer", "sgd", "--out", out("a")}, `unknown optimizer "sgd"`},
 		{[]string{"train", "--device", "tpu", "--out", out("a")}, `unknown device "tpu"`},
 		{[]string{"train", "--lr-d", "-1", "--out", out("a")}, "--lr-d -1"},
+		{[]string{"train", "--histogram-every", "-1", "--out", out("a")}, "--histogram-every -1"},
+		{[]string{"train", "--out", out("e"), "--data", data, "--logdir", file}, "--logdir " + file},
 		{[]string{"train", "--no-such-flag"}, "flag provided but not defined"},
 		{[]string{"train", "--steps", "many"}, "invalid value"},
 		{[]string{"train", "stray-argument"}, `unexpected argument "stray-argument"`},
@@ -98,7 +100,7 @@ func TestTrainThenResumeFromTheCommandLine(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("train: exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"step 1/2", "step 2/2", "d_loss", "d_acc", "g_loss", "g_acc", "ETA", "checkpoint written", "done: 2 steps"} {
+	for _, want := range []string{"TensorBoard log: " + filepath.Join(dir, "logs"), "step 1/2", "step 2/2", "d_loss", "d_acc", "g_loss", "g_acc", "ETA", "checkpoint written", "done: 2 steps"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -112,6 +114,11 @@ func TestTrainThenResumeFromTheCommandLine(t *testing.T) {
 	code, _, errOut = mnistgan(t, "train", "--out", dir, "--resume", "--batch", "8")
 	if code == 0 || !strings.Contains(errOut, "--batch 8 differs from the 4") {
 		t.Errorf("resume with another --batch: exit %d, %q", code, errOut)
+	}
+	// ...and its log.
+	code, _, errOut = mnistgan(t, "train", "--out", dir, "--resume", "--logdir", filepath.Join(dir, "elsewhere"))
+	if code == 0 || !strings.Contains(errOut, "logs to "+filepath.Join(dir, "logs")) {
+		t.Errorf("resume with another --logdir: exit %d, %q", code, errOut)
 	}
 	// ...and may run longer.
 	code, out, errOut = mnistgan(t, "train", "--out", dir, "--resume", "--steps", "3")
