@@ -24,6 +24,7 @@ help:
 	@echo "make test    set up, vet and run every test"
 	@echo "make setup   install libtensorflow (third_party/) and copy MNIST to data/mnist"
 	@echo "make build   build bin/mnistgan"
+	@echo "make tensorboard   TensorBoard on the runs in runs/ (LOGDIR=... for another)"
 
 # libtensorflow 2.18 from the tensorflow-cpu wheel, into third_party/ (fast when done).
 setup: data
@@ -61,3 +62,9 @@ fmt:
 
 clean:
 	rm -rf bin
+
+# TensorBoard on the runs' logs (the virtualenv's TensorBoard; LOGDIR=... for another directory).
+LOGDIR ?= runs
+.PHONY: tensorboard
+tensorboard:
+	$(VENV)/bin/tensorboard --logdir $(LOGDIR)

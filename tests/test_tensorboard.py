@@ -5,6 +5,7 @@ data path (which migrates the legacy summaries to the tensors the Scalars,
 Images and Histograms tabs draw), and the `tensorboard` server itself with its
 Rust data loader all read the same files.
 """
+import contextlib
 import json
 import queue
 import re
@@ -171,11 +172,12 @@ def test_tensorboards_plugins_find_every_tag(six_steps):
         [(e.step, e.value) for e in d_loss.Scalars("d_loss")]
 
 
-def test_tensorboard_serves_the_run(six_steps):
-    """The tensorboard command, with its Rust data server, serves every tab."""
-    out, _ = six_steps
+@contextlib.contextmanager
+def tensorboard(logdir: Path, wait_for: str):
+    """Runs the tensorboard command, with its Rust data loader, on logdir; yields a
+    function getting /data/<path> once run "logs" has tag wait_for."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", str(out), "--host", "127.0.0.1", "--port", "0",
+        [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1", "--port", "0",
          "--load_fast", "true"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = queue.Queue()
@@ -198,9 +200,21 @@ def test_tensorboard_serves_the_run(six_steps):
                 body = r.read()
                 return json.loads(body) if r.headers.get_content_type() == "application/json" else body
 
-        run = "logs"  # named by its directory under --logdir
-        while time.monotonic() < deadline and "samples" not in get("plugin/images/tags").get(run, {}):
-            time.sleep(0.5)  # the data server loads the files in the background
+        # The data server loads the files in the background.
+        while time.monotonic() < deadline and wait_for not in get("plugin/scalars/tags").get("logs", {}) \
+                and wait_for not in get("plugin/images/tags").get("logs", {}):
+            time.sleep(0.5)
+        yield get
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_tensorboard_serves_the_run(six_steps):
+    """The tensorboard command serves every tab."""
+    out, _ = six_steps
+    run = "logs"  # named by its directory under --logdir
+    with tensorboard(out, wait_for="samples") as get:
         assert get("runs") == [run]
         assert set(get("plugin/scalars/tags")[run]) == SCALARS
         d_loss = get("plugin/scalars/scalars", run=run, tag="d_loss")
@@ -213,9 +227,6 @@ def test_tensorboard_serves_the_run(six_steps):
         graph = get("plugin/graphs/graph", run=run, conceptual="false").decode()
         for scope in SCOPES:
             assert f'name: "{scope}/' in graph
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_resume_appends_each_step_once(mnistgan, data_dir, tmp_path):
@@ -240,7 +251,7 @@ def test_resume_appends_each_step_once(mnistgan, data_dir, tmp_path):
 def test_resume_after_a_crash_drops_the_orphaned_steps(mnistgan, data_dir, tmp_path):
     """A run that logged steps 3-4 after its last checkpoint (2), then resumed."""
     out = tmp_path / "run"
-    train(mnistgan, data_dir, out, "--steps", 4, "--checkpoint-every", 2, "--sample-every", 0)
+    train(mnistgan, data_dir, out, "--steps", 4, "--checkpoint-every", 2, "--sample-every", 2, "--histogram-every", 2)
     shutil.rmtree(out / "checkpoints" / "ckpt-00000004")  # as if killed before saving step 4
     resumed = mnistgan("train", "--out", out, "--resume", "--steps", 5)
     assert "from step 2" in resumed.stdout
@@ -250,17 +261,31 @@ def test_resume_after_a_crash_drops_the_orphaned_steps(mnistgan, data_dir, tmp_p
     ea = accumulate(out / "logs")
     for tag in SCALARS:
         assert steps(ea.Scalars(tag)) == [1, 2, 3, 4, 5], tag
+    assert steps(ea.Images("samples")) == [2, 4, 5]
+    assert steps(ea.Histograms("discriminator/conv1/kernel")) == [0, 2, 4, 5]
     # Steps 3 and 4 are the resumed session's, not the crashed one's.
-    for e in ea.Scalars("d_loss"):
-        if e.step >= 3:
-            assert abs(e.value - lines[e.step]["d_loss"]) <= 0.5e-4 + 1e-6
-            assert e.wall_time > ea.Scalars("d_loss")[1].wall_time
-    assert steps(ea.Images("samples")) == [5]  # the crashed session's step-4 grid is gone
-    assert steps(ea.Histograms("discriminator/conv1/kernel")) == [0, 5]
+    resumed_from = ea.Scalars("d_loss")[1].wall_time
+    for e in ea.Scalars("d_loss")[2:]:
+        assert abs(e.value - lines[e.step]["d_loss"]) <= 0.5e-4 + 1e-6
+        assert e.wall_time > resumed_from
+    grid4 = ea.Images("samples")[1]
+    assert grid4.wall_time > resumed_from
 
     # It is the SessionLog START at step 3 that drops them: unpurged, they are there twice.
     raw = accumulate(out / "logs", purge=False)
     assert steps(raw.Scalars("d_loss")) == [1, 2, 3, 4, 3, 4, 5]
+    assert steps(raw.Images("samples")) == [2, 4, 4, 5]
+
+    # TensorBoard's Rust loader ignores SessionLog but drops a series' points when
+    # it goes back to an earlier step, which the resumed session does, logging at
+    # the same cadence: it serves the same single copy of each step.
+    with tensorboard(out, wait_for="samples") as get:
+        served = get("plugin/scalars/scalars", run="logs", tag="d_loss")
+        assert [(step, wall) for wall, step, _ in served] == [(e.step, e.wall_time) for e in ea.Scalars("d_loss")]
+        grids = get("plugin/images/images", run="logs", tag="samples", sample=0)
+        assert [(g["step"], g["wall_time"]) for g in grids] == [(e.step, e.wall_time) for e in ea.Images("samples")]
+        histograms = get("plugin/histograms/histograms", run="logs", tag="discriminator/conv1/kernel")
+        assert [step for _, step, _ in histograms] == [0, 2, 4, 5]
 
 
 def test_runs_sharing_a_logdir_stay_apart(mnistgan, data_dir, tmp_path):
