@@ -54,7 +54,7 @@ vet: setup
 # Go tests, then the Python interop tests against the freshly built binary.
 test: vet build
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
-	$(TF_ENV) $(GO) test ./...
+	$(TF_ENV) $(GO) test -timeout 30m ./...
 	MNISTGAN_BIN=$(CURDIR)/$(BIN) MNISTGAN_DATA=$(CURDIR)/data/mnist $(VENV)/bin/python -m pytest -q tests
 
 fmt:
