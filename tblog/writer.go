@@ -9,10 +9,12 @@ package tblog
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
 	_ "image/png" // Image reads the size of PNGs
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -83,7 +85,9 @@ func create(dir string, now func() time.Time) (*Writer, error) {
 		SourceMetadata: &eventpb.SourceMetadata{Writer: "mnistgan"},
 	})
 	if err := w.Flush(); err != nil {
+		// An empty file, or half a record, is no use to anyone.
 		f.Close()
+		os.Remove(path)
 		return nil, err
 	}
 	return w, nil
@@ -260,6 +264,12 @@ func (w *Writer) Close() error {
 
 func (w *Writer) fail(err error) error {
 	if w.err == nil {
+		// The message names the file once ("write TensorBoard log X: no
+		// space left on device"), not again through the *PathError.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
 		w.err = fmt.Errorf("write TensorBoard log %s: %w", w.path, err)
 	}
 	return w.err
