@@ -14,6 +14,7 @@ import (
 	"image"
 	"image/color"
 	_ "image/png" // Image reads the size of PNGs
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -228,7 +229,14 @@ func (w *Writer) writePending() error {
 	if len(w.pending) == 0 {
 		return nil
 	}
-	if _, err := w.f.Write(w.pending); err != nil {
+	if n, err := w.f.Write(w.pending); err != nil {
+		// A write cut short (a full disk) would leave half a record, which
+		// readers take for the end of the file: cut it off again.
+		if n > 0 {
+			if end, serr := w.f.Seek(-int64(n), io.SeekCurrent); serr == nil {
+				w.f.Truncate(end)
+			}
+		}
 		return w.fail(err)
 	}
 	w.pending = w.pending[:0]
