@@ -145,7 +145,9 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 		res, err = t.run(ctx, start, stdout)
 	}
 	// Close flushes: whatever ended the run, its log keeps every step logged.
-	if cerr := t.log.close(); cerr != nil {
+	// A write error of the log sticks, and ended the run already if it is
+	// the one close returns.
+	if cerr := t.log.close(); cerr != nil && !errors.Is(err, cerr) {
 		err = errors.Join(err, cerr)
 	}
 	return res, err

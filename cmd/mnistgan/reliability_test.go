@@ -19,6 +19,7 @@ import (
 
 	"github.com/mnistgan/mnistgan/graphs"
 	"github.com/mnistgan/mnistgan/mnist"
+	"github.com/mnistgan/mnistgan/tblog"
 	"github.com/mnistgan/mnistgan/tfops"
 	"github.com/mnistgan/mnistgan/trainer"
 )
@@ -380,6 +381,10 @@ func TestAFullDiskStopsTheRunWithOneLineAndLosesNoCheckpoint(t *testing.T) {
 	}{
 		{"the event log", 0, nil, "write TensorBoard log " + filepath.Join(dir, "logs", "events.out.tfevents.")},
 		{"a sample grid", page, []string{"--sample-every", "1"}, "write " + filepath.Join(dir, "samples", "step-00000002.png") + ": no space left on device"},
+		// The grid (7 kB) fits, the log's events with it do not: the
+		// write is cut short (or, should the grid take a page more,
+		// the grid fails).
+		{"the event log, cut short", 3 * page, []string{"--sample-every", "1"}, ": no space left on device"},
 		{"TensorFlow's SaveV2", page + bundle/2, nil, "checkpoint step 2: write " + ckpt2 + ": no space left on device"},
 		{"state.json", page + bundle, nil, "checkpoint step 2: write " + ckpt2 + ": no space left on device"},
 		{"latest", page + bundle + page, nil, "checkpoint step 2: write " + filepath.Join(dir, "checkpoints", "latest") + ": no space left on device"},
@@ -403,6 +408,12 @@ func TestAFullDiskStopsTheRunWithOneLineAndLosesNoCheckpoint(t *testing.T) {
 					if strings.HasPrefix(name, ".") && name != ".lock" {
 						t.Errorf("%s was left behind", filepath.Join(dir, sub, name))
 					}
+				}
+			}
+			files, _ := tblog.Files(filepath.Join(dir, "logs"))
+			for _, f := range files {
+				if _, err := tblog.Read(f); err != nil {
+					t.Errorf("the TensorBoard log is damaged: %v", err)
 				}
 			}
 		})

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -143,11 +144,26 @@ func withAdvice(err error, cfg trainer.Config) error {
 	// an earlier one.
 	last, lerr := trainer.LatestCheckpoint(cfg.Out)
 	if lerr != nil {
-		return fmt.Errorf("%w; free some disk space, then start again (delete %s or choose another --out)", err, cfg.Out)
+		return adviceError{err, fmt.Sprintf("free some disk space, then start again (delete %s or choose another --out)", cfg.Out)}
 	}
-	return fmt.Errorf("%w; the last checkpoint, %s (step %d), is intact: free some disk space, then mnistgan train --out %s --resume",
-		err, last.Dir, last.State.Step, cfg.Out)
+	return adviceError{err, fmt.Sprintf("the last checkpoint, %s (step %d), is intact: free some disk space, then mnistgan train --out %s --resume",
+		last.Dir, last.State.Step, cfg.Out)}
 }
+
+// adviceError appends advice to the first line of an error: main prints
+// only that line, and a failure can carry a second one (a log that could
+// not be flushed either).
+type adviceError struct {
+	error
+	advice string
+}
+
+func (e adviceError) Error() string {
+	first, _, _ := strings.Cut(e.error.Error(), "\n")
+	return first + "; " + e.advice
+}
+
+func (e adviceError) Unwrap() error { return e.error }
 
 type exitError struct {
 	error
