@@ -22,6 +22,7 @@ all: build
 help:
 	@echo "make train   set up, build and run the quick-start training (ARGS=... to change flags)"
 	@echo "make test    set up, vet and run every test"
+	@echo "make fuzz    fuzz the MNIST file reader for a while (FUZZTIME=20s)"
 	@echo "make setup   install libtensorflow (third_party/) and copy MNIST to data/mnist"
 	@echo "make build   build bin/mnistgan"
 	@echo "make tensorboard   TensorBoard on the runs in runs/ (LOGDIR=... for another)"
@@ -56,6 +57,16 @@ test: vet build
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(TF_ENV) $(GO) test -timeout 30m ./...
 	MNISTGAN_BIN=$(CURDIR)/$(BIN) MNISTGAN_DATA=$(CURDIR)/data/mnist $(VENV)/bin/python -m pytest -q tests
+
+# A short fuzz of the idx reader from the corpus in mnist/testdata/fuzz (CI runs
+# it after make test; FUZZTIME=10m for a longer one). New failing inputs land in
+# that corpus: commit them with the fix.
+FUZZTIME ?= 20s
+.PHONY: fuzz
+fuzz:
+	@for target in FuzzReadImages FuzzReadLabels FuzzReadGzip; do \
+	  $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./mnist || exit 1; \
+	done
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

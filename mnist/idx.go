@@ -160,17 +160,26 @@ func openIDX(path string) (io.Reader, io.Closer, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	br := bufio.NewReaderSize(f, 1<<16)
+	r, err := idxStream(bufio.NewReaderSize(f, 1<<16), path)
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return r, f, nil
+}
+
+// idxStream returns the IDX bytes br holds: br itself, or what it
+// decompresses to when it starts as gzip data does.
+func idxStream(br *bufio.Reader, path string) (io.Reader, error) {
 	magic, err := br.Peek(2)
 	if err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			f.Close()
-			return nil, nil, fmt.Errorf("%s: gzip header: %w", path, err)
+			return nil, fmt.Errorf("%s: gzip header: %w", path, err)
 		}
-		return gzipErrors{zr, path}, f, nil
+		return gzipErrors{zr, path}, nil
 	}
-	return br, f, nil
+	return br, nil
 }
 
 // gzipErrors names the file and says what a broken gzip stream means.

@@ -1,9 +1,11 @@
 package mnist
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -172,18 +174,45 @@ func TestLocatePrefersMNISTGAN_DATA(t *testing.T) {
 	}
 }
 
+// The fuzz targets below run their seeds (these, and the corpus in
+// testdata/fuzz/) with go test; `make fuzz` explores from them for a while.
+// No input may panic a reader, make it return more bytes than the input
+// holds, or make it allocate much more than the input could describe: a
+// header promising gigabytes costs no more than the bytes actually there.
+
+// allocated returns the bytes f allocates.
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// allocSlack covers what reading costs beyond the data: small headers and
+// error messages, and the gzip decompressor's window and tables.
+const allocSlack = 256 << 10
+
 func FuzzReadImages(f *testing.F) {
 	f.Add(idxImages(imagesMagic, 2, 3, 3))
 	f.Add(idxImages(imagesMagic, 1, 28, 28))
 	f.Add(idxImages(imagesMagic, 0, 0, 0))
 	f.Add([]byte{0, 0, 8, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		im, err := ReadImages(bytes.NewReader(data), "fuzz")
+		var im *Images
+		var err error
+		n := allocated(func() { im, err = ReadImages(bytes.NewReader(data), "fuzz") })
 		if err == nil && len(im.Pixels) != im.Count*im.Rows*im.Cols {
 			t.Fatalf("%d pixels for %d images of %dx%d", len(im.Pixels), im.Count, im.Rows, im.Cols)
 		}
 		if err == nil && len(im.Pixels) > len(data) {
 			t.Fatalf("%d pixels from a %d-byte input", len(im.Pixels), len(data))
+		}
+		if err != nil && strings.Contains(err.Error(), "\n") {
+			t.Fatalf("error spans lines: %q", err)
+		}
+		if limit := allocSlack + 4*uint64(len(data)); n > limit {
+			t.Fatalf("reading %d bytes allocated %d (limit %d)", len(data), n, limit)
 		}
 	})
 }
@@ -192,9 +221,70 @@ func FuzzReadLabels(f *testing.F) {
 	f.Add(idxLabels(labelsMagic, 1, 2, 3))
 	f.Add(idxLabels(labelsMagic))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		labels, err := ReadLabels(bytes.NewReader(data), "fuzz")
+		var labels []byte
+		var err error
+		n := allocated(func() { labels, err = ReadLabels(bytes.NewReader(data), "fuzz") })
 		if err == nil && len(labels) > len(data) {
 			t.Fatalf("%d labels from a %d-byte input", len(labels), len(data))
+		}
+		for i, l := range labels {
+			if err == nil && l > 9 {
+				t.Fatalf("label %d is %d", i, l)
+			}
+		}
+		if limit := allocSlack + 4*uint64(len(data)); n > limit {
+			t.Fatalf("reading %d bytes allocated %d (limit %d)", len(data), n, limit)
+		}
+	})
+}
+
+// FuzzReadGzip feeds both readers through the path Load takes for a file,
+// which decompresses gzip content. A gzip file describes what it
+// decompresses to, so that bounds the allocations.
+func FuzzReadGzip(f *testing.F) {
+	f.Add(gz(idxImages(imagesMagic, 2, 28, 28)))
+	f.Add(gz(idxLabels(labelsMagic, 1, 2, 3)))
+	f.Add(gz(idxImages(imagesMagic, 1000, 28, 28))[:100])
+	f.Add([]byte{0x1f, 0x8b})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		described := len(data)
+		if zr, err := gzip.NewReader(bytes.NewReader(data)); err == nil {
+			// Decompressed size, as far as it decompresses (a fuzzed input
+			// of a few kilobytes cannot describe more than a few megabytes).
+			if d, _ := io.Copy(io.Discard, zr); int(d) > described {
+				described = int(d)
+			}
+		}
+		stream := func() io.Reader {
+			r, err := idxStream(bufio.NewReader(bytes.NewReader(data)), "fuzz")
+			if err != nil {
+				if strings.Contains(err.Error(), "\n") {
+					t.Fatalf("error spans lines: %q", err)
+				}
+				return nil
+			}
+			return r
+		}
+		limit := allocSlack + 4*uint64(described)
+		n := allocated(func() {
+			if r := stream(); r != nil {
+				if im, err := ReadImages(r, "fuzz"); err == nil && len(im.Pixels) > described {
+					t.Fatalf("%d pixels from %d bytes", len(im.Pixels), described)
+				}
+			}
+		})
+		if n > limit {
+			t.Fatalf("reading images from %d bytes (%d decompressed) allocated %d (limit %d)", len(data), described, n, limit)
+		}
+		n = allocated(func() {
+			if r := stream(); r != nil {
+				if labels, err := ReadLabels(r, "fuzz"); err == nil && len(labels) > described {
+					t.Fatalf("%d labels from %d bytes", len(labels), described)
+				}
+			}
+		})
+		if n > limit {
+			t.Fatalf("reading labels from %d bytes (%d decompressed) allocated %d (limit %d)", len(data), described, n, limit)
 		}
 	})
 }

@@ -9,10 +9,13 @@ package tblog
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
 	_ "image/png" // Image reads the size of PNGs
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -83,7 +86,9 @@ func create(dir string, now func() time.Time) (*Writer, error) {
 		SourceMetadata: &eventpb.SourceMetadata{Writer: "mnistgan"},
 	})
 	if err := w.Flush(); err != nil {
+		// An empty file, or half a record, is no use to anyone.
 		f.Close()
+		os.Remove(path)
 		return nil, err
 	}
 	return w, nil
@@ -224,7 +229,14 @@ func (w *Writer) writePending() error {
 	if len(w.pending) == 0 {
 		return nil
 	}
-	if _, err := w.f.Write(w.pending); err != nil {
+	if n, err := w.f.Write(w.pending); err != nil {
+		// A write cut short (a full disk) would leave half a record, which
+		// readers take for the end of the file: cut it off again.
+		if n > 0 {
+			if end, serr := w.f.Seek(-int64(n), io.SeekCurrent); serr == nil {
+				w.f.Truncate(end)
+			}
+		}
 		return w.fail(err)
 	}
 	w.pending = w.pending[:0]
@@ -260,6 +272,12 @@ func (w *Writer) Close() error {
 
 func (w *Writer) fail(err error) error {
 	if w.err == nil {
+		// The message names the file once ("write TensorBoard log X: no
+		// space left on device"), not again through the *PathError.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
 		w.err = fmt.Errorf("write TensorBoard log %s: %w", w.path, err)
 	}
 	return w.err

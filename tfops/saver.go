@@ -19,6 +19,10 @@ type Saver struct {
 	save    *tf.Operation
 	saved   tf.Output // the prefix, once saved: a SaverDef names a save tensor, not an op
 	restore *tf.Operation
+	// finite[i] is true when every value of the i-th floating-point
+	// variable, finiteVars[i], is neither NaN nor infinite.
+	finite     tf.Output
+	finiteVars []*Variable
 }
 
 // NewSaver adds save and restore ops for vars under s.
@@ -58,6 +62,20 @@ func NewSaver(s *op.Scope, vars []*Variable) (*Saver, error) {
 		assigns[i] = op.AssignVariableOp(vs, v.Handle, op.EnsureShape(vs, restored[0], tf.MakeShape(v.Shape...)))
 	}
 	sv.restore = op.NoOp(s.SubScope("restore_all").WithControlDependencies(assigns...))
+	fs := s.SubScope("finite")
+	var checks []tf.Output
+	for i, v := range vars {
+		if v.DType != tf.Float && v.DType != tf.Double && v.DType != tf.Half {
+			continue
+		}
+		vs := fs.SubScope(v.Name)
+		flat := op.Reshape(vs, values[i], op.Const(vs.SubScope("shape"), []int64{-1}))
+		checks = append(checks, op.All(vs, op.IsFinite(vs, flat), op.Const(vs.SubScope("axis"), int32(0))))
+		sv.finiteVars = append(sv.finiteVars, v)
+	}
+	if len(checks) > 0 {
+		sv.finite = op.Pack(fs, checks)
+	}
 	if err := Err(s); err != nil {
 		return nil, fmt.Errorf("saver: %w", err)
 	}
@@ -124,4 +142,24 @@ func (sv *Saver) Values(sess *tf.Session) (map[string]*tf.Tensor, error) {
 		m[v.Name] = out[i]
 	}
 	return m, nil
+}
+
+// NonFinite names the variables holding a NaN or an infinity, in the saver's
+// order; none for weights that are fit to save. TensorFlow does the checking,
+// on the device the variables live on.
+func (sv *Saver) NonFinite(sess *tf.Session) ([]string, error) {
+	if len(sv.finiteVars) == 0 {
+		return nil, nil
+	}
+	out, err := sess.Run(nil, []tf.Output{sv.finite}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("check variables for NaN and Inf: %w", tidyRunError(err))
+	}
+	var bad []string
+	for i, ok := range out[0].Value().([]bool) {
+		if !ok {
+			bad = append(bad, sv.finiteVars[i].Name)
+		}
+	}
+	return bad, nil
 }

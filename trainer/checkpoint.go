@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	tf "github.com/wamuir/graft/tensorflow"
@@ -31,6 +32,12 @@ const (
 	stateFile      = "state.json"
 	variablesName  = "variables" // the tensor-bundle prefix inside a checkpoint
 	ckptPrefix     = "ckpt-"
+
+	// Hidden names beside a checkpoint: being written, moved aside to be
+	// replaced, being deleted. recoverStale clears what a crash leaves.
+	tmpSuffix = ".tmp"
+	oldSuffix = ".old"
+	delSuffix = ".del"
 )
 
 // State is what a checkpoint records beside the variables.
@@ -57,49 +64,98 @@ type Checkpoint struct {
 func (c Checkpoint) VariablesPrefix() string { return filepath.Join(c.Dir, variablesName) }
 
 // saveCheckpoint writes the session's variables and state under runDir, keeps
-// the newest keep checkpoints (0 keeps all) and returns the new one.
+// the newest keep checkpoints (0 keeps all) and returns the new one. On error
+// nothing of the new checkpoint is left and `latest` still names the previous
+// one: a failed save (a full disk) never costs the last good checkpoint.
 func saveCheckpoint(runDir string, sess *tf.Session, saver *tfops.Saver, state State, keep int) (Checkpoint, error) {
 	dir := filepath.Join(runDir, checkpointsDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Checkpoint{}, fmt.Errorf("create %s: %w", dir, err)
 	}
+	// Weights gone NaN or infinite are never saved: the last good checkpoint
+	// must stay the newest, for --resume and LatestCheckpoint to find.
+	if bad, err := saver.NonFinite(sess); err != nil {
+		return Checkpoint{}, fmt.Errorf("checkpoint step %d: %w", state.Step, err)
+	} else if len(bad) > 0 {
+		return Checkpoint{}, fmt.Errorf("%w at step %d: variable %s holds NaN or Inf (%d variables do)", ErrDiverged, state.Step, bad[0], len(bad))
+	}
 	name := fmt.Sprintf("%s%08d", ckptPrefix, state.Step)
 	final := filepath.Join(dir, name)
-	tmp := filepath.Join(dir, "."+name+".tmp")
+	tmp := filepath.Join(dir, "."+name+tmpSuffix)
 	if err := os.RemoveAll(tmp); err != nil {
 		return Checkpoint{}, fmt.Errorf("clear %s: %w", tmp, err)
 	}
 	if err := os.Mkdir(tmp, 0o755); err != nil {
-		return Checkpoint{}, fmt.Errorf("create %s: %w", tmp, err)
+		return Checkpoint{}, fmt.Errorf("checkpoint step %d: create %s: %w", state.Step, tmp, plainError(err))
 	}
 	fail := func(err error) (Checkpoint, error) {
 		os.RemoveAll(tmp)
 		return Checkpoint{}, fmt.Errorf("checkpoint step %d: %w", state.Step, err)
 	}
-	if err := saver.Save(sess, filepath.Join(tmp, variablesName)); err != nil {
+	// failWrite reports a failure to write the checkpoint's files under the
+	// checkpoint's name: their temporary names are gone with them, and
+	// TensorFlow's message names its own temporary file. A full disk becomes
+	// ENOSPC, whoever wrote, so that callers can advise.
+	failWrite := func(err error) (Checkpoint, error) {
+		if isNoSpace(err) {
+			err = syscall.ENOSPC
+		}
+		return fail(fmt.Errorf("write %s: %w", final, plainError(err)))
+	}
+	prefix := filepath.Join(tmp, variablesName)
+	if err := saver.Save(sess, prefix); err != nil {
+		if isNoSpace(err) {
+			return failWrite(err)
+		}
 		return fail(err)
 	}
+	// SaveV2 closes its files but does not sync them: without this a power
+	// cut after the rename below could leave a complete-looking checkpoint of
+	// empty files.
+	for _, f := range bundleFiles {
+		if err := syncFile(filepath.Join(tmp, f)); err != nil {
+			return failWrite(err)
+		}
+	}
 	if err := writeJSONAtomic(filepath.Join(tmp, stateFile), state); err != nil {
-		return fail(err)
+		if inner := errors.Unwrap(err); inner != nil {
+			err = inner // "write .../state.json: ...": failWrite names the checkpoint
+		}
+		return failWrite(err)
 	}
 	// Re-saving a step (a resumed run reaching a step it had saved before):
 	// move the old copy aside first, as a directory cannot be renamed over.
+	// A crash before the new copy is in place leaves the old one to
+	// recoverStale, which moves it back.
 	old := ""
 	if _, err := os.Stat(final); err == nil {
-		old = filepath.Join(dir, "."+name+".old")
+		old = filepath.Join(dir, "."+name+oldSuffix)
 		os.RemoveAll(old)
 		if err := os.Rename(final, old); err != nil {
 			return fail(err)
 		}
 	}
 	if err := os.Rename(tmp, final); err != nil {
+		if old != "" {
+			os.Rename(old, final)
+		}
+		return fail(err)
+	}
+	// From here an error takes the new checkpoint back out (by renaming it,
+	// atomically, to its temporary name), so that what is on disk agrees
+	// with the error the run reports.
+	undo := func(err error) (Checkpoint, error) {
+		os.Rename(final, tmp)
+		if old != "" {
+			os.Rename(old, final)
+		}
 		return fail(err)
 	}
 	if err := syncDir(dir); err != nil {
-		return fail(err)
+		return undo(err)
 	}
 	if err := writeFileAtomic(filepath.Join(dir, latestFile), []byte(name+"\n")); err != nil {
-		return fail(err)
+		return undo(err)
 	}
 	if old != "" {
 		os.RemoveAll(old)
@@ -112,7 +168,12 @@ func saveCheckpoint(runDir string, sess *tf.Session, saver *tfops.Saver, state S
 	return Checkpoint{Dir: final, State: state}, nil
 }
 
+// bundleFiles are the files of a checkpoint's tensor bundle.
+var bundleFiles = []string{variablesName + ".index", variablesName + ".data-00000-of-00001"}
+
 // pruneCheckpoints deletes all but the newest keep checkpoints, never current.
+// Each is renamed to a hidden name before it is deleted, so a crash halfway
+// through a deletion leaves no half-deleted checkpoint under a checkpoint's name.
 func pruneCheckpoints(dir, current string, keep int) error {
 	names, err := checkpointNames(dir)
 	if err != nil {
@@ -122,7 +183,11 @@ func pruneCheckpoints(dir, current string, keep int) error {
 		if names[i] == current {
 			continue
 		}
-		if err := os.RemoveAll(filepath.Join(dir, names[i])); err != nil {
+		doomed := filepath.Join(dir, "."+names[i]+delSuffix)
+		if err := os.Rename(filepath.Join(dir, names[i]), doomed); err != nil {
+			return fmt.Errorf("remove old checkpoint: %w", err)
+		}
+		if err := os.RemoveAll(doomed); err != nil {
 			return fmt.Errorf("remove old checkpoint: %w", err)
 		}
 	}
@@ -148,16 +213,13 @@ func checkpointNames(dir string) ([]string, error) {
 // ErrNoCheckpoint means a run directory holds no complete checkpoint.
 var ErrNoCheckpoint = errors.New("no checkpoint")
 
-// LatestCheckpoint finds the newest complete checkpoint of the run in runDir:
-// the one `latest` names, or, should that file be missing or name something
-// incomplete, the newest complete ckpt-* directory.
+// LatestCheckpoint finds the newest complete checkpoint of the run in runDir.
+// That is the one `latest` names, except after a crash between a checkpoint's
+// rename into place and the update of `latest`: the checkpoint directory,
+// complete before it got its name, is then newer, and resuming from it loses
+// less. Hidden (temporary) directories are never candidates.
 func LatestCheckpoint(runDir string) (Checkpoint, error) {
 	dir := filepath.Join(runDir, checkpointsDir)
-	if data, err := os.ReadFile(filepath.Join(dir, latestFile)); err == nil {
-		if c, err := OpenCheckpoint(filepath.Join(dir, strings.TrimSpace(string(data)))); err == nil {
-			return c, nil
-		}
-	}
 	names, err := checkpointNames(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -170,7 +232,7 @@ func LatestCheckpoint(runDir string) (Checkpoint, error) {
 			return c, nil
 		}
 	}
-	return Checkpoint{}, fmt.Errorf("%w in %s", ErrNoCheckpoint, dir)
+	return Checkpoint{}, fmt.Errorf("%w in %s", ErrNoCheckpoint, runDir)
 }
 
 // OpenCheckpoint reads the state of the checkpoint in dir and checks that its
@@ -180,7 +242,7 @@ func OpenCheckpoint(dir string) (Checkpoint, error) {
 	if err := readJSON(filepath.Join(dir, stateFile), &st); err != nil {
 		return Checkpoint{}, fmt.Errorf("checkpoint %s: %w", dir, err)
 	}
-	for _, f := range []string{variablesName + ".index", variablesName + ".data-00000-of-00001"} {
+	for _, f := range bundleFiles {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			return Checkpoint{}, fmt.Errorf("checkpoint %s is incomplete: %w", dir, err)
 		}

@@ -3,6 +3,7 @@ package trainer
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,15 +72,18 @@ func (c Config) Validate() error {
 		name string
 		v    float64
 	}{{"--lr-d", c.LRD}, {"--lr-g", c.LRG}} {
-		if !(lr.v > 0 && lr.v < 10) {
-			bad("%s %g: a learning rate must be positive and small (the seed uses 2e-4 and 1e-4)", lr.name, lr.v)
+		// Any finite positive rate is accepted, however large: too large a
+		// rate is a divergence the run detects and reports (NaN losses),
+		// not a typo to guess at.
+		if !(lr.v > 0 && lr.v <= math.MaxFloat32) {
+			bad("%s %g: a learning rate must be a positive float32 (the seed uses 2e-4 and 1e-4)", lr.name, lr.v)
 		}
 	}
 	if !(c.Beta1 >= 0 && c.Beta1 < 1) {
 		bad("--beta1 %g: must be in [0, 1) (Keras 0.9; DCGAN papers use 0.5)", c.Beta1)
 	}
-	if c.DecayD < 0 || c.DecayG < 0 {
-		bad("--decay-d/--decay-g: decay must not be negative")
+	if !(c.DecayD >= 0 && c.DecayD <= math.MaxFloat32) || !(c.DecayG >= 0 && c.DecayG <= math.MaxFloat32) {
+		bad("--decay-d %g/--decay-g %g: a decay must be 0 or a positive float32", c.DecayD, c.DecayG)
 	}
 	for _, every := range []struct {
 		name string

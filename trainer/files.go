@@ -9,18 +9,19 @@ import (
 
 // writeFileAtomic writes data to path through a temporary file in the same
 // directory, synced and then renamed over path: a reader (or a crash) sees the old
-// file or the new one, never half of either.
+// file or the new one, never half of either. Errors name path, not the
+// temporary file, which is gone by then ("write X: no space left on device").
 func writeFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", path, plainError(err))
 	}
 	name := tmp.Name()
 	fail := func(err error) error {
 		tmp.Close()
 		os.Remove(name)
-		return fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", path, plainError(err))
 	}
 	if _, err := tmp.Write(data); err != nil {
 		return fail(err)

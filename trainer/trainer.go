@@ -64,18 +64,11 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 	if stdout == nil {
 		stdout = io.Discard
 	}
-	var resumeFrom *Checkpoint
-	if opts.Resume {
-		c, err := LatestCheckpoint(cfg.Out)
-		if err != nil {
-			return nil, fmt.Errorf("--resume: %w; start a new run without --resume", err)
-		}
-		resumeFrom = &c
-	} else if err := prepareRunDir(cfg.Out); err != nil {
-		return nil, err
-	} else if err := checkLogFree(cfg); err != nil {
+	resumeFrom, unlock, err := openRunDir(cfg, opts.Resume, stdout)
+	if err != nil {
 		return nil, err
 	}
+	defer unlock()
 
 	dataDir := cfg.Data
 	if dataDir == "" {
@@ -152,7 +145,9 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 		res, err = t.run(ctx, start, stdout)
 	}
 	// Close flushes: whatever ended the run, its log keeps every step logged.
-	if cerr := t.log.close(); cerr != nil {
+	// A write error of the log sticks, and ended the run already if it is
+	// the one close returns.
+	if cerr := t.log.close(); cerr != nil && !errors.Is(err, cerr) {
 		err = errors.Join(err, cerr)
 	}
 	return res, err
@@ -168,6 +163,46 @@ func (t *loop) startLog(realPNG []byte) error {
 		return err
 	}
 	return t.histograms(0)
+}
+
+// openRunDir prepares cfg.Out for a new run, or finds the checkpoint a
+// resumed one continues from, holding the directory's lock until unlock. What
+// a killed run left half-written is cleared first, and said on stdout.
+func openRunDir(cfg Config, resume bool, stdout io.Writer) (from *Checkpoint, unlock func(), err error) {
+	if resume {
+		if _, err := os.Stat(cfg.Out); err != nil {
+			return nil, nil, fmt.Errorf("--resume: %w in %s; start a new run without --resume", ErrNoCheckpoint, cfg.Out)
+		}
+	} else if err := prepareRunDir(cfg.Out); err != nil {
+		return nil, nil, err
+	} else if err := checkLogFree(cfg); err != nil {
+		return nil, nil, err
+	}
+	lock, err := lockRun(cfg.Out)
+	if err != nil {
+		return nil, nil, err
+	}
+	unlock = func() { lock.Close() }
+	did, err := recoverStale(cfg.Out)
+	for _, line := range did {
+		fmt.Fprintf(stdout, "cleaned up after an interrupted run: %s\n", line)
+	}
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	if !resume {
+		return nil, unlock, nil
+	}
+	c, err := LatestCheckpoint(cfg.Out)
+	if err != nil {
+		unlock()
+		if errors.Is(err, ErrNoCheckpoint) {
+			return nil, nil, fmt.Errorf("--resume: %w in %s (the run stopped before writing its first); start it again: delete %s, or choose another --out, and drop --resume", ErrNoCheckpoint, cfg.Out, cfg.Out)
+		}
+		return nil, nil, fmt.Errorf("--resume: %w", err)
+	}
+	return &c, unlock, nil
 }
 
 // prepareRunDir creates dir for a new run, refusing one that holds a run already.
@@ -242,7 +277,7 @@ func (t *loop) run(ctx context.Context, start int, stdout io.Writer) (*Result, e
 			return t.res, fmt.Errorf("step %d: %w", step+1, err)
 		}
 		if bad := nonFinite(m); bad != "" {
-			return t.res, fmt.Errorf("%w at step %d (%s not finite); lower --lr-d/--lr-g or resume from %s", ErrDiverged, step+1, bad, t.lastCheckpointText())
+			return t.res, t.diverged(fmt.Errorf("%w at step %d: %s", ErrDiverged, step+1, bad))
 		}
 		done := step + 1
 		t.res.Step, t.res.Metrics = done, m
@@ -338,6 +373,13 @@ func (t *loop) sampleGrid(step int) error {
 }
 
 func (t *loop) histograms(step int) error {
+	// TensorFlow's histogram kernel fails on NaN with a message about
+	// summaries; say what it means instead.
+	if bad, err := t.gan.Saver.NonFinite(t.sess); err != nil {
+		return err
+	} else if len(bad) > 0 {
+		return t.diverged(fmt.Errorf("%w at step %d: variable %s holds NaN or Inf", ErrDiverged, step, bad[0]))
+	}
 	if err := t.log.histograms(step, t.sess, t.gan); err != nil {
 		return err
 	}
@@ -346,37 +388,49 @@ func (t *loop) histograms(step int) error {
 }
 
 func (t *loop) checkpoint(step int) error {
+	// The log first: every step a checkpoint holds is then in the log, however
+	// the process dies afterwards, and a crash loses only the events after the
+	// last checkpoint, the steps a resume trains, and logs, again.
+	if err := t.log.flush(); err != nil {
+		return err
+	}
 	c, err := saveCheckpoint(t.cfg.Out, t.sess, t.gan.Saver, State{
 		Step: step, Seed: t.cfg.Seed, RNG: rngDescription(t.cfg.Seed, step), Saved: time.Now().UTC(),
 	}, t.cfg.Keep)
+	if errors.Is(err, ErrDiverged) {
+		return t.diverged(err)
+	}
 	if err != nil {
 		return err
 	}
 	t.res.Checkpoint = c
 	t.prog.note("step %d: checkpoint written to %s", step, c.Dir)
-	// A crash then loses only the events after the last checkpoint: the
-	// steps a resume trains, and logs, again.
-	return t.log.flush()
+	return nil
 }
 
-func (t *loop) lastCheckpointText() string {
-	if t.res.Checkpoint.Dir == "" {
-		return "(none yet)"
+// diverged completes a divergence error with what is left and what to do.
+// A resumed run keeps its learning rates, and would diverge again at the
+// same step, so the advice is a new run.
+func (t *loop) diverged(err error) error {
+	kept := "no checkpoint was written before it"
+	if c := t.res.Checkpoint; c.Dir != "" {
+		kept = fmt.Sprintf("the last good checkpoint, %s (step %d), is kept", c.Dir, c.State.Step)
 	}
-	return t.res.Checkpoint.Dir
+	return fmt.Errorf("%w; %s; start a new run with a lower --lr-d/--lr-g (this run has --lr-d %g --lr-g %g)", err, kept, t.cfg.LRD, t.cfg.LRG)
 }
 
 // every reports whether step is a multiple of n (n = 0 means never).
 func every(step, n int) bool { return n > 0 && step%n == 0 }
 
-// nonFinite names the first metric that is NaN or infinite, or returns "".
+// nonFinite says which metric is NaN or infinite ("d_loss is NaN"), or
+// returns "".
 func nonFinite(m Metrics) string {
 	for _, v := range []struct {
 		name string
 		x    float32
 	}{{"d_loss", m.DLoss}, {"g_loss", m.GLoss}, {"d_acc", m.DAcc}, {"g_acc", m.GAcc}} {
 		if math.IsNaN(float64(v.x)) || math.IsInf(float64(v.x), 0) {
-			return v.name
+			return fmt.Sprintf("%s is %v", v.name, v.x)
 		}
 	}
 	return ""

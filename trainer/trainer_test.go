@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"image/png"
@@ -180,6 +181,17 @@ func TestResumeContinuesExactlyWhereItStopped(t *testing.T) {
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("step %d: resumed run %+v, unbroken run %+v", i+1, got[i], want[i])
+		}
+	}
+	// And the same final weights, batch-norm statistics, optimizer slots and
+	// counts, bit for bit.
+	a, b := checkpointBytes(t, whole, filepath.Join(whole.Out, checkpointsDir, "ckpt-00000006")), checkpointBytes(t, split, res.Checkpoint.Dir)
+	if len(a) != len(b) || len(a) < 28 {
+		t.Fatalf("%d variables against %d", len(a), len(b))
+	}
+	for name, v := range a {
+		if !bytes.Equal(v, b[name]) {
+			t.Errorf("variable %s differs between the unbroken and the resumed run", name)
 		}
 	}
 }

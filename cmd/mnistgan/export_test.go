@@ -19,6 +19,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// Re-executed by startMnistgan: be the program, not its tests.
+	if os.Getenv(asMainEnv) == "1" {
+		os.Exit(run(os.Args, os.Stdout, os.Stderr))
+	}
 	code := m.Run()
 	if tinyDir != "" {
 		os.RemoveAll(tinyDir)

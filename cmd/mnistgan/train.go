@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -80,7 +81,7 @@ func train(c *cli.Context) error {
 	go func() {
 		if s, ok := <-got; ok {
 			caught = s
-			fmt.Fprintf(c.App.ErrWriter, "\nmnistgan: %v received; finishing this step and saving a checkpoint (send it again to quit now)\n", s)
+			fmt.Fprintf(c.App.ErrWriter, "\nmnistgan: %s received; finishing this step and saving a checkpoint (send it again to quit now)\n", signalName(s))
 			signal.Reset(os.Interrupt, syscall.SIGTERM)
 			cancel()
 		}
@@ -92,7 +93,7 @@ func train(c *cli.Context) error {
 		return interrupted(c, cfg, res, caught)
 	}
 	if err != nil {
-		return err
+		return withAdvice(err, cfg)
 	}
 	fmt.Fprintf(c.App.Writer, "done: %d steps; samples %s, checkpoint %s\n", res.Step, res.LastGrid, res.Checkpoint.Dir)
 	return nil
@@ -108,13 +109,61 @@ func interrupted(c *cli.Context, cfg trainer.Config, res *trainer.Result, sig os
 	if res.LastGrid != "" {
 		fmt.Fprintf(w, "samples:    %s\n", res.LastGrid)
 	}
+	if res.LogDir != "" {
+		fmt.Fprintf(w, "TensorBoard log: %s\n", res.LogDir)
+	}
 	fmt.Fprintf(w, "resume with: mnistgan train --out %s --resume\n", cfg.Out)
 	code := 130
 	if sig == syscall.SIGTERM {
 		code = 143
 	}
-	return exitError{fmt.Errorf("interrupted by %v at step %d", sig, res.Step), code}
+	return exitError{fmt.Errorf("interrupted by %s at step %d", signalName(sig), res.Step), code}
 }
+
+// signalName is the name users know a signal by (Go prints "interrupt" and
+// "terminated").
+func signalName(sig os.Signal) string {
+	switch sig {
+	case os.Interrupt:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case nil:
+		return "a signal"
+	}
+	return sig.String()
+}
+
+// withAdvice adds what to do to a failure that left the run resumable: a
+// full disk stops a run, but its last checkpoint is intact.
+func withAdvice(err error, cfg trainer.Config) error {
+	if !errors.Is(err, syscall.ENOSPC) && !errors.Is(err, syscall.EDQUOT) {
+		return err
+	}
+	// What --resume would continue from, whether this session wrote it or
+	// an earlier one.
+	last, lerr := trainer.LatestCheckpoint(cfg.Out)
+	if lerr != nil {
+		return adviceError{err, fmt.Sprintf("free some disk space, then start again (delete %s or choose another --out)", cfg.Out)}
+	}
+	return adviceError{err, fmt.Sprintf("the last checkpoint, %s (step %d), is intact: free some disk space, then mnistgan train --out %s --resume",
+		last.Dir, last.State.Step, cfg.Out)}
+}
+
+// adviceError appends advice to the first line of an error: main prints
+// only that line, and a failure can carry a second one (a log that could
+// not be flushed either).
+type adviceError struct {
+	error
+	advice string
+}
+
+func (e adviceError) Error() string {
+	first, _, _ := strings.Cut(e.error.Error(), "\n")
+	return first + "; " + e.advice
+}
+
+func (e adviceError) Unwrap() error { return e.error }
 
 type exitError struct {
 	error
