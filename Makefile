@@ -26,6 +26,7 @@ help:
 	@echo "make setup   install libtensorflow (third_party/) and copy MNIST to data/mnist"
 	@echo "make build   build bin/mnistgan"
 	@echo "make tensorboard   TensorBoard on the runs in runs/ (LOGDIR=... for another)"
+	@echo "make bench   mnistgan against the Keras reference, side by side (minutes to an hour)"
 
 # libtensorflow 2.18 from the tensorflow-cpu wheel, into third_party/ (fast when done).
 setup: data
@@ -57,6 +58,7 @@ test: vet build
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(TF_ENV) $(GO) test -timeout 30m ./...
 	MNISTGAN_BIN=$(CURDIR)/$(BIN) MNISTGAN_DATA=$(CURDIR)/data/mnist $(VENV)/bin/python -m pytest -q tests
+	MNISTGAN_VENV=$(VENV) scripts/bench --smoke
 
 # A short fuzz of the idx reader from the corpus in mnist/testdata/fuzz (CI runs
 # it after make test; FUZZTIME=10m for a longer one). New failing inputs land in
@@ -79,3 +81,8 @@ LOGDIR ?= runs
 .PHONY: tensorboard
 tensorboard:
 	$(VENV)/bin/tensorboard --logdir $(LOGDIR)
+
+# The side-by-side benchmark of BENCHMARKS.md (BENCH_ARGS="--batches 64 --rounds 5", ...).
+.PHONY: bench
+bench: build
+	MNISTGAN_VENV=$(VENV) scripts/bench $(BENCH_ARGS)

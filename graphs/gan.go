@@ -19,8 +19,9 @@ type GANConfig struct {
 	SampleSize int64           // images in the fixed-noise sample batch (16 for a 4x4 grid)
 }
 
-// GAN is the whole training graph: data held in a variable, one discriminator
-// update, one adversarial (generator) update, a fixed-noise sampler and a saver.
+// GAN is the whole training graph: data held in a variable, a training step (one
+// discriminator update, then one adversarial (generator) update, in one
+// Session.Run), a fixed-noise sampler and a saver.
 // Everything random (batches, noise, dropout, initial weights) is drawn by
 // TensorFlow's stateless RNG from (seed, step), so a step is reproducible from
 // its number alone and a resumed run continues exactly.
@@ -34,8 +35,11 @@ type GAN struct {
 	LoadData *tf.Operation // copies Data into the graph's data variable
 	Init     []*tf.Operation
 
-	DTrain *tf.Operation // one discriminator update on B real + B generated images
-	GTrain *tf.Operation // one generator update through the frozen discriminator
+	// Train is one whole step: the discriminator update on B real and B
+	// generated images, then the generator update through the frozen, just
+	// updated discriminator (its reads wait for DTrain). DTrain alone is the
+	// first half. Fetch the metrics below in the same run as Train.
+	Train, DTrain *tf.Operation
 	DLoss, DAcc, GLoss, GAcc,
 	DLearningRate, GLearningRate tf.Output
 
@@ -88,38 +92,39 @@ func NewGAN(cfg GANConfig) (*GAN, error) {
 	g.DLoss = tfops.BinaryCrossEntropy(lossScope.SubScope("d_loss"), d.Logits, dLabels)
 	g.DAcc = tfops.BinaryAccuracy(lossScope.SubScope("d_acc"), d.Logits, dLabels)
 
+	if err := tfops.Err(root); err != nil {
+		return nil, fmt.Errorf("build networks: %w", err)
+	}
+	g.DVars = g.Vars.Under("discriminator")
+	g.GVars = g.Vars.Under("generator")
+	opt := root.SubScope("optimizer")
+	dStep, err := cfg.D.Minimize(opt, g.Vars, "discriminator", g.DLoss, dPass, tfops.Trainable(g.DVars))
+	if err != nil {
+		return nil, err
+	}
+
 	// Adversarial step: fresh noise labelled 1 through generator and discriminator;
-	// only the generator's trainable variables are updated.
-	aPass := tfops.NewPass("adversarial", g.Vars, true, g.Step)
+	// only the generator's trainable variables are updated. Its variable reads
+	// wait for the discriminator update, so one run does the whole step in the
+	// seed's order.
+	aPass := tfops.NewPass("adversarial", g.Vars, true, g.Step, dStep.Op)
 	z := noise(root.SubScope("adversarial_noise"), aPass, cfg.Batch, "noise")
 	_, ad := Adversarial(tfops.NewCtx(root.SubScope("adversarial"), aPass, ""), z)
 	aLabels := op.Const(lossScope.SubScope("ones"), ones(cfg.Batch))
 	g.GLoss = tfops.BinaryCrossEntropy(lossScope.SubScope("g_loss"), ad.Logits, aLabels)
 	g.GAcc = tfops.BinaryAccuracy(lossScope.SubScope("g_acc"), ad.Logits, aLabels)
+	gStep, err := cfg.G.Minimize(opt, g.Vars, "adversarial", g.GLoss, aPass, tfops.Trainable(g.GVars))
+	if err != nil {
+		return nil, err
+	}
+	g.DTrain, g.Train = dStep.Op, gStep.Op
+	g.DLearningRate, g.GLearningRate = dStep.LR, gStep.LR
 
 	// Fixed-noise samples: the same noise at every step (stream "fixed", step 0),
 	// so grids compare across a run and across resumes.
 	samplePass := tfops.NewPass("sample", g.Vars, false, g.Step)
 	fixedPass := tfops.NewPass("fixed", g.Vars, false, op.Const(root.SubScope("step_zero"), int64(0)))
 	g.Samples = Generator(tfops.NewCtx(root.SubScope("sample"), samplePass, "generator"), noise(root.SubScope("fixed_noise"), fixedPass, cfg.SampleSize, "noise")).Images
-
-	if err := tfops.Err(root); err != nil {
-		return nil, fmt.Errorf("build networks: %w", err)
-	}
-	g.DVars = g.Vars.Under("discriminator")
-	g.GVars = g.Vars.Under("generator")
-
-	opt := root.SubScope("optimizer")
-	dStep, err := cfg.D.Minimize(opt, g.Vars, "discriminator", g.DLoss, dPass, tfops.Trainable(g.DVars))
-	if err != nil {
-		return nil, err
-	}
-	gStep, err := cfg.G.Minimize(opt, g.Vars, "adversarial", g.GLoss, aPass, tfops.Trainable(g.GVars))
-	if err != nil {
-		return nil, err
-	}
-	g.DTrain, g.GTrain = dStep.Op, gStep.Op
-	g.DLearningRate, g.GLearningRate = dStep.LR, gStep.LR
 	g.Histograms = histograms(root.SubScope("summaries"), tfops.Trainable(append(append([]*tfops.Variable(nil), g.DVars...), g.GVars...)))
 
 	g.Init = tfops.InitOps(g.Vars.All())

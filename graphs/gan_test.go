@@ -3,10 +3,12 @@ package graphs
 import (
 	"bytes"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
 	tf "github.com/wamuir/graft/tensorflow"
+	graphpb "github.com/wamuir/graft/tensorflow/core/framework/graph_go_proto"
 	summarypb "github.com/wamuir/graft/tensorflow/core/framework/summary_go_proto"
 	"google.golang.org/protobuf/proto"
 
@@ -23,7 +25,8 @@ func newTestGAN(t *testing.T) (*GAN, *tf.Session) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sess, err := tfops.NewSession(gan.Graph, tfops.SessionConfig{CPUOnly: true})
+	// Single-threaded kernels: two sessions doing the same work agree bit for bit.
+	sess, err := tfops.NewSession(gan.Graph, tfops.SessionConfig{CPUOnly: true, IntraOpThreads: 1, InterOpThreads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,32 +64,54 @@ func changed(t *testing.T, before, after map[string]*tf.Tensor) map[string]bool 
 }
 
 func TestEachUpdateChangesOnlyItsNetwork(t *testing.T) {
-	gan, sess := newTestGAN(t)
 	step, _ := tf.NewTensor(int64(0))
-	feeds := map[tf.Output]*tf.Tensor{gan.Step: step}
-
-	snapshot := func() map[string]*tf.Tensor {
+	snapshot := func(gan *GAN, sess *tf.Session) map[string]*tf.Tensor {
 		v, err := gan.Saver.Values(sess)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return v
 	}
-
-	// The adversarial update: the discriminator must be bit-identical after it.
-	before := snapshot()
-	if _, err := sess.Run(feeds, nil, []*tf.Operation{gan.GTrain}); err != nil {
+	// Two identical graphs from the same seed: one runs the discriminator
+	// update alone, the other the whole step (that update, then the adversarial
+	// one). What the second half of the step changed is their difference.
+	dOnly, dSess := newTestGAN(t)
+	both, bothSess := newTestGAN(t)
+	initial := snapshot(dOnly, dSess)
+	if diff := changed(t, initial, snapshot(both, bothSess)); len(trueKeys(diff)) > 0 {
+		t.Fatalf("two graphs from one seed start apart: %v", trueKeys(diff))
+	}
+	if _, err := dSess.Run(map[tf.Output]*tf.Tensor{dOnly.Step: step}, nil, []*tf.Operation{dOnly.DTrain}); err != nil {
 		t.Fatal(err)
 	}
-	diff := changed(t, before, snapshot())
-	for _, v := range gan.DVars {
+	if _, err := bothSess.Run(map[tf.Output]*tf.Tensor{both.Step: step}, nil, []*tf.Operation{both.Train}); err != nil {
+		t.Fatal(err)
+	}
+	afterD, afterStep := snapshot(dOnly, dSess), snapshot(both, bothSess)
+
+	// The discriminator update moves every discriminator variable and leaves
+	// the generator bit-identical.
+	diff := changed(t, initial, afterD)
+	for _, v := range dOnly.DVars {
+		if !diff[v.Name] {
+			t.Errorf("discriminator update left discriminator variable %s unchanged", v.Name)
+		}
+	}
+	for _, v := range dOnly.GVars {
+		if diff[v.Name] {
+			t.Errorf("discriminator update changed generator variable %s", v.Name)
+		}
+	}
+	// The adversarial update leaves the discriminator bit-identical and moves
+	// every generator variable: weights by the optimizer, moving statistics by
+	// the batch-norm updates.
+	diff = changed(t, afterD, afterStep)
+	for _, v := range both.DVars {
 		if diff[v.Name] {
 			t.Errorf("adversarial update changed discriminator variable %s", v.Name)
 		}
 	}
-	for _, v := range gan.GVars {
-		// Every generator variable moves: weights by the optimizer, moving
-		// statistics by the batch-norm updates.
+	for _, v := range both.GVars {
 		if !diff[v.Name] {
 			t.Errorf("adversarial update left generator variable %s unchanged", v.Name)
 		}
@@ -94,26 +119,20 @@ func TestEachUpdateChangesOnlyItsNetwork(t *testing.T) {
 	if !diff["optimizer/adversarial/iterations"] || diff["optimizer/discriminator/iterations"] {
 		t.Error("adversarial update should count its own iterations only")
 	}
+	if len(both.DVars) != 10 || len(both.GVars) != 26 {
+		t.Errorf("%d discriminator and %d generator variables, want 10 and 26", len(both.DVars), len(both.GVars))
+	}
+}
 
-	// The discriminator update: the generator must be bit-identical after it.
-	before = snapshot()
-	if _, err := sess.Run(feeds, nil, []*tf.Operation{gan.DTrain}); err != nil {
-		t.Fatal(err)
-	}
-	diff = changed(t, before, snapshot())
-	for _, v := range gan.GVars {
-		if diff[v.Name] {
-			t.Errorf("discriminator update changed generator variable %s", v.Name)
+// trueKeys lists the names marked true, for messages.
+func trueKeys(m map[string]bool) []string {
+	var out []string
+	for k, v := range m {
+		if v {
+			out = append(out, k)
 		}
 	}
-	for _, v := range gan.DVars {
-		if !diff[v.Name] {
-			t.Errorf("discriminator update left discriminator variable %s unchanged", v.Name)
-		}
-	}
-	if len(gan.DVars) != 10 || len(gan.GVars) != 26 {
-		t.Errorf("%d discriminator and %d generator variables, want 10 and 26", len(gan.DVars), len(gan.GVars))
-	}
+	return out
 }
 
 func TestGraphUsesTheSeedsNameScopes(t *testing.T) {
@@ -183,5 +202,34 @@ func TestHistogramsCoverEveryTrainableVariable(t *testing.T) {
 		if strings.HasSuffix(v.Tag, "/bias") && (h.Min != 0 || h.Max != 0) {
 			t.Errorf("%s: initial bias in [%v, %v], want zeros", v.Tag, h.Min, h.Max)
 		}
+	}
+}
+
+func TestAdversarialHalfReadsTheUpdatedDiscriminator(t *testing.T) {
+	// In one Session.Run the two updates must happen in the seed's order: every
+	// variable read of the adversarial pass waits for the discriminator update.
+	gan, _ := newTestGAN(t)
+	var buf bytes.Buffer
+	if _, err := gan.Graph.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	def := new(graphpb.GraphDef)
+	if err := proto.Unmarshal(buf.Bytes(), def); err != nil {
+		t.Fatal(err)
+	}
+	reads := 0
+	for _, n := range def.Node {
+		if n.Op != "ReadVariableOp" || !strings.HasPrefix(n.Name, "adversarial/") {
+			continue
+		}
+		reads++
+		if !slices.Contains(n.Input, "^"+gan.DTrain.Name()) {
+			t.Errorf("%s does not wait for the discriminator update (inputs %v)", n.Name, n.Input)
+		}
+	}
+	// All 26 generator variables (the moving statistics too: their updates
+	// read them) and all 10 discriminator ones.
+	if reads != 36 {
+		t.Errorf("%d variable reads in the adversarial pass, want 36", reads)
 	}
 }

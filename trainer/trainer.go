@@ -52,6 +52,9 @@ type Options struct {
 	// AfterStep, if set, is called after every step with its 1-based number and
 	// metrics (tests use it to watch the run).
 	AfterStep func(step int, m Metrics)
+	// Stats, if set, names a JSON file that receives every step's timing when
+	// the run ends (scripts/bench reads it).
+	Stats string
 }
 
 // Run trains as cfg says. With opts.Resume it continues the run in cfg.Out from
@@ -131,7 +134,11 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 		}
 	}
 
-	t := &loop{cfg: cfg, opts: opts, sess: sess, gan: gan, res: &Result{Step: start}, gridStep: -1, histStep: -1}
+	t := &loop{cfg: cfg, opts: opts, sess: sess, gan: gan, res: &Result{Step: start}, gridStep: -1, histStep: -1,
+		feeds:   map[tf.Output]*tf.Tensor{},
+		fetches: []tf.Output{gan.DLoss, gan.DAcc, gan.DLearningRate, gan.GLoss, gan.GAcc, gan.GLearningRate},
+		targets: []*tf.Operation{gan.Train},
+	}
 	if resumeFrom != nil {
 		t.res.Checkpoint = *resumeFrom
 	}
@@ -149,6 +156,11 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 	// the one close returns.
 	if cerr := t.log.close(); cerr != nil && !errors.Is(err, cerr) {
 		err = errors.Join(err, cerr)
+	}
+	if opts.Stats != "" {
+		if serr := writeStats(opts.Stats, cfg, t.timings); serr != nil {
+			err = errors.Join(err, serr)
+		}
 	}
 	return res, err
 }
@@ -259,6 +271,14 @@ type loop struct {
 	// Steps whose grid and histograms are written, so an interrupted run
 	// does not log them twice.
 	gridStep, histStep int
+
+	// The training step's feeds, fetches and targets, built once: a step
+	// allocates nothing but its step-number tensor.
+	feeds   map[tf.Output]*tf.Tensor
+	fetches []tf.Output
+	targets []*tf.Operation
+
+	timings []StepTiming // per step, for Options.Stats
 }
 
 func (t *loop) run(ctx context.Context, start int, stdout io.Writer) (*Result, error) {
@@ -268,11 +288,12 @@ func (t *loop) run(ctx context.Context, start int, stdout io.Writer) (*Result, e
 		if ctx.Err() != nil {
 			return t.stop(ErrInterrupted)
 		}
+		began := time.Now()
 		st, err := tf.NewTensor(int64(step))
 		if err != nil {
 			return t.res, err
 		}
-		m, err := t.trainStep(st)
+		m, inRun, err := t.trainStep(st)
 		if err != nil {
 			return t.res, fmt.Errorf("step %d: %w", step+1, err)
 		}
@@ -305,28 +326,25 @@ func (t *loop) run(ctx context.Context, start int, stdout io.Writer) (*Result, e
 				return t.res, err
 			}
 		}
+		t.timings = append(t.timings, StepTiming{Step: done, Wall: time.Since(began).Seconds(), Run: inRun.Seconds()})
 	}
 	return t.res, nil
 }
 
-// trainStep runs one discriminator update, then one adversarial update.
-func (t *loop) trainStep(step *tf.Tensor) (Metrics, error) {
-	feeds := map[tf.Output]*tf.Tensor{t.gan.Step: step}
-	// Update D on B real and B generated images.
-	d, err := t.sess.Run(feeds, []tf.Output{t.gan.DLoss, t.gan.DAcc, t.gan.DLearningRate}, []*tf.Operation{t.gan.DTrain})
+// trainStep runs one whole step in one Session.Run: the discriminator update
+// on B real and B generated images, then the generator update through the
+// frozen discriminator on fresh noise labelled real (the graph orders them).
+// It also returns the time spent inside Session.Run.
+func (t *loop) trainStep(step *tf.Tensor) (Metrics, time.Duration, error) {
+	t.feeds[t.gan.Step] = step
+	began := time.Now()
+	out, err := t.sess.Run(t.feeds, t.fetches, t.targets)
+	inRun := time.Since(began)
 	if err != nil {
-		return Metrics{}, fmt.Errorf("discriminator update: %w", err)
+		return Metrics{}, inRun, fmt.Errorf("training step: %w", err)
 	}
-	// Update G through the frozen D on fresh noise labelled real.
-	g, err := t.sess.Run(feeds, []tf.Output{t.gan.GLoss, t.gan.GAcc, t.gan.GLearningRate}, []*tf.Operation{t.gan.GTrain})
-	if err != nil {
-		return Metrics{}, fmt.Errorf("generator update: %w", err)
-	}
-	return Metrics{
-		DLoss: d[0].Value().(float32), DAcc: d[1].Value().(float32),
-		GLoss: g[0].Value().(float32), GAcc: g[1].Value().(float32),
-		DLR: d[2].Value().(float32), GLR: g[2].Value().(float32),
-	}, nil
+	v := func(i int) float32 { return out[i].Value().(float32) }
+	return Metrics{DLoss: v(0), DAcc: v(1), DLR: v(2), GLoss: v(3), GAcc: v(4), GLR: v(5)}, inRun, nil
 }
 
 // stop ends an interrupted run with a checkpoint, a grid and histograms of

@@ -50,6 +50,7 @@ func trainCommand() *cli.Command {
 			&cli.StringFlag{Name: "device", Value: def.Device, Usage: "cpu, gpu or gpu:N"},
 			&cli.IntFlag{Name: "threads", Usage: "TensorFlow threads per kernel (default: one per core)"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue the run in --out from its latest checkpoint"},
+			&cli.StringFlag{Name: "stats", Usage: "write each step's timing (wall time, time inside Session.Run) as JSON to `FILE` at the end (for benchmarks)"},
 		},
 		Action: train,
 	}
@@ -88,7 +89,7 @@ func train(c *cli.Context) error {
 	}()
 	defer signal.Stop(got)
 
-	res, err := trainer.Run(ctx, cfg, trainer.Options{Stdout: c.App.Writer, Resume: c.Bool("resume"), Versions: versionMap()})
+	res, err := trainer.Run(ctx, cfg, trainer.Options{Stdout: c.App.Writer, Resume: c.Bool("resume"), Versions: versionMap(), Stats: c.String("stats")})
 	if errors.Is(err, trainer.ErrInterrupted) {
 		return interrupted(c, cfg, res, caught)
 	}
