@@ -2,7 +2,6 @@ package tfops
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	tf "github.com/wamuir/graft/tensorflow"
@@ -15,14 +14,6 @@ type SessionConfig struct {
 	IntraOpThreads int  // threads inside one kernel; 0 lets TensorFlow pick (all cores)
 	InterOpThreads int  // kernels run at once; 0 lets TensorFlow pick
 	CPUOnly        bool // hide any GPU
-}
-
-func init() {
-	// TensorFlow's own INFO notices (CPU features, oneDNN) are noise for users;
-	// keep warnings and errors unless TF_CPP_MIN_LOG_LEVEL says otherwise.
-	if os.Getenv("TF_CPP_MIN_LOG_LEVEL") == "" {
-		os.Setenv("TF_CPP_MIN_LOG_LEVEL", "2")
-	}
 }
 
 // NewSession starts a session on g. Ops placed on a device without a kernel for

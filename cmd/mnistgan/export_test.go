@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -20,8 +21,12 @@ var (
 
 func TestMain(m *testing.M) {
 	// Re-executed by startMnistgan: be the program, not its tests.
-	if os.Getenv(asMainEnv) == "1" {
+	switch os.Getenv(asMainEnv) {
+	case "1":
 		os.Exit(run(os.Args, os.Stdout, os.Stderr))
+	case "log-level": // for TestTensorFlowStaysQuietUnlessAsked
+		fmt.Printf("TF_CPP_MIN_LOG_LEVEL=%s\n", os.Getenv("TF_CPP_MIN_LOG_LEVEL"))
+		os.Exit(0)
 	}
 	code := m.Run()
 	if tinyDir != "" {
