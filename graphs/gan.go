@@ -45,6 +45,10 @@ type GAN struct {
 
 	Samples tf.Output // generator (inference mode) on the fixed noise: [SampleSize, 28, 28, 1]
 
+	// EvalImages is the generator in inference mode on EvalNoise (float32
+	// [N, 100], fed): digits to score during training.
+	EvalNoise, EvalImages tf.Output
+
 	// Histograms is a string scalar: one serialized Summary proto holding a
 	// histogram of each trainable variable of both networks, tagged with its
 	// name ("generator/deconv1/kernel"), for TensorBoard. Fetch it on its own:
@@ -125,6 +129,12 @@ func NewGAN(cfg GANConfig) (*GAN, error) {
 	samplePass := tfops.NewPass("sample", g.Vars, false, g.Step)
 	fixedPass := tfops.NewPass("fixed", g.Vars, false, op.Const(root.SubScope("step_zero"), int64(0)))
 	g.Samples = Generator(tfops.NewCtx(root.SubScope("sample"), samplePass, "generator"), noise(root.SubScope("fixed_noise"), fixedPass, cfg.SampleSize, "noise")).Images
+	// Digits for --eval-every: the generator in inference mode on noise fed in
+	// chunks, the same noise at every evaluation.
+	es := root.SubScope("eval")
+	g.EvalNoise = op.Placeholder(es.SubScope("noise"), tf.Float, op.PlaceholderShape(tf.MakeShape(-1, NoiseDim)))
+	evalPass := tfops.NewPass("eval", g.Vars, false, g.Step)
+	g.EvalImages = Generator(tfops.NewCtx(es.SubScope("generator"), evalPass, "generator"), g.EvalNoise).Images
 	g.Histograms = histograms(root.SubScope("summaries"), tfops.Trainable(append(append([]*tfops.Variable(nil), g.DVars...), g.GVars...)))
 
 	g.Init = tfops.InitOps(g.Vars.All())
@@ -159,7 +169,7 @@ func realBatch(s *op.Scope, pass *tfops.Pass, data tf.Output, n, examples int64)
 	idx := op.StatelessRandomUniformInt(s, shape, pass.StepSeed(s, "real_batch"),
 		op.Const(s.SubScope("min"), int64(0)), op.Const(s.SubScope("max"), examples))
 	pixels := op.ResourceGather(s, data, idx, tf.Uint8)
-	return op.Mul(s, op.Cast(s, pixels, tf.Float), op.Const(s.SubScope("scale"), float32(1.0/255)))
+	return toUnit(s, pixels)
 }
 
 // noise draws n vectors uniform in [-1, 1) from the pass's stream.

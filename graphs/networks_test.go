@@ -25,6 +25,7 @@ func build(t *testing.T, training bool, net func(c tfops.Ctx, in tf.Output) []La
 
 func discriminatorLayers(c tfops.Ctx, in tf.Output) []Layer { return Discriminator(c, in).Layers }
 func generatorLayers(c tfops.Ctx, in tf.Output) []Layer     { return Generator(c, in).Layers }
+func classifierLayers(c tfops.Ctx, in tf.Output) []Layer    { return Classifier(c, in).Layers }
 
 func TestLayerShapesFollowTheSeedTables(t *testing.T) {
 	tests := []struct {
@@ -54,6 +55,17 @@ func TestLayerShapesFollowTheSeedTables(t *testing.T) {
 			"deconv3":       {-1, 28, 28, 32},
 			"deconv4":       {-1, 28, 28, 1},
 			"sigmoid":       {-1, 28, 28, 1},
+		}},
+		{"classifier", classifierLayers, []int64{-1, 28, 28, 1}, map[string][]int64{
+			"conv1":    {-1, 28, 28, 32},
+			"pool1":    {-1, 14, 14, 32},
+			"conv2":    {-1, 14, 14, 64},
+			"pool2":    {-1, 7, 7, 64},
+			"flatten":  {-1, 3136},
+			"features": {-1, 128},
+			"dropout":  {-1, 128},
+			"logits":   {-1, 10},
+			"softmax":  {-1, 10},
 		}},
 	}
 	for _, tt := range tests {
@@ -90,5 +102,10 @@ func TestParameterCountsMatchKeras(t *testing.T) {
 	}
 	if got := tfops.CountParams(gv.All()) - tfops.CountParams(tfops.Trainable(gv.All())); got != 25536 {
 		t.Errorf("generator: %d batch-norm statistics, want 25,536", got)
+	}
+	// conv1 5*5*1*32+32, conv2 5*5*32*64+64, features 3136*128+128, logits 128*10+10.
+	cv, _, _ := build(t, true, classifierLayers, -1, 28, 28, 1)
+	if got, want := tfops.CountParams(cv.All()), int64(832+51264+401536+1290); got != want {
+		t.Errorf("classifier: %d parameters, want %d", got, want)
 	}
 }

@@ -44,6 +44,13 @@ func TestLayerGradientsMatchFiniteDifferences(t *testing.T) {
 		{name: "dropout training", input: []int64{4, 10}, training: true, layer: func(c Ctx, x tf.Output) tf.Output { return Dropout(c, x, 0.4) }},
 		{name: "upsampling", input: []int64{2, 3, 3, 2}, layer: func(c Ctx, x tf.Output) tf.Output { return UpSampling2D(c, x, 2) }},
 		{name: "reshape", input: []int64{2, 2, 2, 3}, layer: func(c Ctx, x tf.Output) tf.Output { return Reshape(c, x, 12) }},
+		{name: "max pool", input: []int64{2, 4, 4, 3}, layer: func(c Ctx, x tf.Output) tf.Output { return MaxPool2D(c, x, 2) }},
+		{name: "max pool odd size", input: []int64{1, 5, 5, 2}, layer: func(c Ctx, x tf.Output) tf.Output { return MaxPool2D(c, x, 2) }},
+		{name: "softmax", input: []int64{3, 6}, layer: func(c Ctx, x tf.Output) tf.Output { return Softmax(c, x) }},
+		{name: "softmax cross-entropy", input: []int64{4, 5}, layer: func(c Ctx, x tf.Output) tf.Output {
+			labels := op.Const(c.Scope.SubScope("labels"), []int32{0, 3, 4, 1})
+			return SoftmaxCrossEntropy(c.Scope.SubScope("sce"), x, labels)
+		}},
 		{name: "binary cross-entropy", input: []int64{6, 1}, layer: func(c Ctx, x tf.Output) tf.Output {
 			labels := op.Const(c.Scope.SubScope("labels"), [][]float32{{1}, {0}, {1}, {0}, {1}, {1}})
 			return BinaryCrossEntropy(c.Scope.SubScope("bce"), x, labels)

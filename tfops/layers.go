@@ -206,3 +206,27 @@ func Reshape(c Ctx, x tf.Output, dims ...int64) tf.Output {
 	}
 	return op.Reshape(c.Scope, x, op.Const(c.Scope.SubScope("shape"), append([]int64{-1}, dims...)))
 }
+
+// MaxPool2D keeps the largest value of each size x size window, stepping by
+// size: [N, H, W, C] -> [N, ceil(H/size), ceil(W/size), C].
+func MaxPool2D(c Ctx, x tf.Output, size int64) tf.Output {
+	if c.Failed() {
+		return tf.Output{}
+	}
+	if _, ok := c.expectRank("max pool", x, 4); !ok {
+		return tf.Output{}
+	}
+	window := []int64{1, size, size, 1}
+	return op.MaxPool(c.Scope, x, window, window, "SAME")
+}
+
+// Softmax turns logits [N, K] into class probabilities, rows summing to 1.
+func Softmax(c Ctx, logits tf.Output) tf.Output {
+	if c.Failed() {
+		return tf.Output{}
+	}
+	if _, ok := c.expectRank("softmax", logits, 2); !ok {
+		return tf.Output{}
+	}
+	return op.Softmax(c.Scope, logits)
+}

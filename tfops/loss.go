@@ -35,3 +35,23 @@ func allAxes(s *op.Scope, x tf.Output) tf.Output {
 	rank := op.Rank(s, x)
 	return op.Range(s, op.Const(s.SubScope("start"), int32(0)), rank, op.Const(s.SubScope("delta"), int32(1)))
 }
+
+// SoftmaxCrossEntropy is the batch mean of -log softmax(logits)[label], Keras'
+// sparse categorical cross-entropy: logits [N, K], labels int32 [N] in [0, K).
+// The labels go one-hot into SoftmaxCrossEntropyWithLogits: TensorFlow's C++
+// gradient registry has that op's gradient but not the sparse one's.
+func SoftmaxCrossEntropy(s *op.Scope, logits, labels tf.Output) tf.Output {
+	classes := op.Slice(s.SubScope("classes"), op.Shape(s.SubScope("classes"), logits), op.Const(s.SubScope("classes_begin"), []int32{1}), op.Const(s.SubScope("classes_size"), []int32{1}))
+	oneHot := op.OneHot(s, labels, op.Squeeze(s.SubScope("depth"), classes),
+		op.Const(s.SubScope("on"), float32(1)), op.Const(s.SubScope("off"), float32(0)))
+	perExample, _ := op.SoftmaxCrossEntropyWithLogits(s, logits, oneHot)
+	return op.Mean(s, perExample, allAxes(s, perExample))
+}
+
+// CategoricalAccuracy is the share of examples whose largest logit is at
+// their label: logits [N, K], labels int32 [N].
+func CategoricalAccuracy(s *op.Scope, logits, labels tf.Output) tf.Output {
+	predicted := op.ArgMax(s, logits, op.Const(s.SubScope("axis"), int32(1)), op.ArgMaxOutputType(tf.Int32))
+	hits := op.Cast(s, op.Equal(s, predicted, labels), tf.Float)
+	return op.Mean(s, hits, allAxes(s, hits))
+}

@@ -163,3 +163,6 @@ func (sv *Saver) NonFinite(sess *tf.Session) ([]string, error) {
 	}
 	return bad, nil
 }
+
+// Variables lists the variables the saver saves and restores.
+func (sv *Saver) Variables() []*Variable { return append([]*Variable(nil), sv.vars...) }

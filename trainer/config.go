@@ -41,6 +41,12 @@ type Config struct {
 
 	Device  string `json:"device"`
 	Threads int    `json:"threads"` // TensorFlow intra-op threads; 0 = one per core
+
+	// EvalEvery scores the generator every N steps (0: never) on EvalN
+	// digits with the classifier in Classifier (see package quality).
+	EvalEvery  int    `json:"eval_every"`
+	EvalN      int    `json:"eval_n"`
+	Classifier string `json:"classifier"`
 }
 
 // DefaultConfig returns the seed's settings: RMSprop at 2e-4 (decay 6e-8) for
@@ -51,7 +57,7 @@ func DefaultConfig() Config {
 		Steps: 10000, Batch: 256, Optimizer: tfops.RMSprop,
 		LRD: 2e-4, LRG: 1e-4, DecayD: 6e-8, DecayG: 3e-8, Beta1: 0.9, Seed: 1,
 		SampleEvery: 500, CheckpointEvery: 500, Keep: 3, LogEvery: 1, HistogramEvery: 500,
-		Device: "cpu",
+		Device: "cpu", EvalN: DefaultEvalN, Classifier: DefaultClassifierDir,
 	}
 }
 
@@ -88,10 +94,16 @@ func (c Config) Validate() error {
 	for _, every := range []struct {
 		name string
 		v    int
-	}{{"--sample-every", c.SampleEvery}, {"--checkpoint-every", c.CheckpointEvery}, {"--log-every", c.LogEvery}, {"--histogram-every", c.HistogramEvery}} {
+	}{{"--sample-every", c.SampleEvery}, {"--checkpoint-every", c.CheckpointEvery}, {"--log-every", c.LogEvery}, {"--histogram-every", c.HistogramEvery}, {"--eval-every", c.EvalEvery}} {
 		if every.v < 0 {
 			bad("%s %d: must be 0 (never) or positive", every.name, every.v)
 		}
+	}
+	if c.EvalEvery > 0 && (c.EvalN < 2 || c.EvalN > MaxEval) {
+		bad("--eval-n %d: evaluate 2 to %d digits (%d, the size of the test set, is the usual)", c.EvalN, MaxEval, DefaultEvalN)
+	}
+	if c.EvalEvery > 0 && c.Classifier == "" {
+		bad("--classifier: --eval-every needs the classifier's directory")
 	}
 	if c.Keep < 0 {
 		bad("--keep %d: must be 0 (keep all) or positive", c.Keep)

@@ -7,6 +7,7 @@ import (
 	tf "github.com/wamuir/graft/tensorflow"
 
 	"github.com/mnistgan/mnistgan/graphs"
+	"github.com/mnistgan/mnistgan/quality"
 	"github.com/mnistgan/mnistgan/tblog"
 )
 
@@ -84,6 +85,14 @@ func (l *eventLog) scalars(step int, m Metrics, stepsPerSec float64) error {
 		tblog.Scalar{Tag: "g_loss", Value: m.GLoss}, tblog.Scalar{Tag: "g_acc", Value: m.GAcc},
 		tblog.Scalar{Tag: "lr_d", Value: m.DLR}, tblog.Scalar{Tag: "lr_g", Value: m.GLR},
 		tblog.Scalar{Tag: "steps_per_sec", Value: float32(stepsPerSec)})
+}
+
+// eval logs an evaluation's figures (see package quality).
+func (l *eventLog) eval(step int, r quality.Report) error {
+	return l.w.Scalars(int64(step),
+		tblog.Scalar{Tag: "eval/inception_score", Value: float32(r.InceptionScore)},
+		tblog.Scalar{Tag: "eval/frechet_distance", Value: float32(r.FrechetDistance)},
+		tblog.Scalar{Tag: "eval/top_confidence", Value: float32(r.TopConfidence)})
 }
 
 // image logs an encoded grid.

@@ -44,7 +44,7 @@ func Export(ckpt Checkpoint, dir string, force bool) error {
 	}
 	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
 	if err != nil {
-		return fmt.Errorf("--savedmodel %s: cannot write in %s: %w", dir, parent, cause(err))
+		return fmt.Errorf("--savedmodel %s: cannot write in %s: %w", dir, parent, plainError(err))
 	}
 	fail := func(err error) error {
 		os.RemoveAll(tmp)
@@ -73,7 +73,7 @@ func checkExportTarget(dir string, force bool) (replace bool, err error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("--savedmodel %s: cannot write there: %w", dir, cause(err))
+		return false, fmt.Errorf("--savedmodel %s: cannot write there: %w", dir, plainError(err))
 	}
 	if !st.IsDir() {
 		return false, fmt.Errorf("--savedmodel %s is a file; give a directory path for the model", dir)
@@ -120,14 +120,4 @@ func install(tmp, dir string, replace bool) error {
 		return err
 	}
 	return os.RemoveAll(old)
-}
-
-// cause drops the path from a file-system error whose path is a temporary name
-// the user never gave.
-func cause(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }

@@ -27,8 +27,10 @@ var (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if trainedDir != "" {
-		os.RemoveAll(trainedDir)
+	for _, dir := range []string{trainedDir, classifierRoot} {
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
 	}
 	os.Exit(code)
 }

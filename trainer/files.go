@@ -72,3 +72,11 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
+
+// ensureDir creates dir and its parents if need be.
+func ensureDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("cannot create %s: %w", dir, plainError(err))
+	}
+	return nil
+}

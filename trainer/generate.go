@@ -73,7 +73,7 @@ func Generate(opts GenerateOptions) (*Generated, error) {
 			return nil, fmt.Errorf("%s %s is a directory; give a file name, e.g. %s", out.flag, out.path, filepath.Join(out.path, out.example))
 		}
 		if err := os.MkdirAll(out.dir, 0o755); err != nil {
-			return nil, fmt.Errorf("%s %s: cannot create directory %s: %w", out.flag, out.path, out.dir, cause(err))
+			return nil, fmt.Errorf("%s %s: cannot create directory %s: %w", out.flag, out.path, out.dir, plainError(err))
 		}
 	}
 

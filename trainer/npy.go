@@ -66,7 +66,7 @@ var (
 func ReadNPY(path string) (shape []int, values []float32, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: cannot read it: %w", path, cause(err))
+		return nil, nil, fmt.Errorf("%s: cannot read it: %w", path, plainError(err))
 	}
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%s is not a float32 .npy file: %s", path, fmt.Sprintf(format, args...))

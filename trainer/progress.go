@@ -46,6 +46,11 @@ func isTerminal(w io.Writer) bool {
 
 // step reports that step (1-based count of steps done) finished with m.
 func (p *progress) step(done int, m Metrics, now time.Time) {
+	p.stepText(done, fmt.Sprintf("d_loss %.4f  d_acc %.3f  g_loss %.4f  g_acc %.3f", m.DLoss, m.DAcc, m.GLoss, m.GAcc), now)
+}
+
+// stepText reports that step done finished, with its figures as text.
+func (p *progress) stepText(done int, figures string, now time.Time) {
 	if dt := now.Sub(p.lastTime).Seconds(); dt > 0 && done > p.lastStep {
 		r := float64(done-p.lastStep) / dt
 		if p.rate == 0 {
@@ -58,8 +63,8 @@ func (p *progress) step(done int, m Metrics, now time.Time) {
 	if !p.live && !p.due(done) {
 		return
 	}
-	line := fmt.Sprintf("step %*d/%d  d_loss %.4f  d_acc %.3f  g_loss %.4f  g_acc %.3f  %s  ETA %s",
-		len(fmt.Sprint(p.total)), done, p.total, m.DLoss, m.DAcc, m.GLoss, m.GAcc, p.formatRate(), p.eta(done))
+	line := fmt.Sprintf("step %*d/%d  %s  %s  ETA %s",
+		len(fmt.Sprint(p.total)), done, p.total, figures, p.formatRate(), p.eta(done))
 	if p.live {
 		pad := ""
 		if n := p.lineLen - len(line); n > 0 {

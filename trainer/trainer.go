@@ -18,6 +18,7 @@ import (
 
 	"github.com/mnistgan/mnistgan/graphs"
 	"github.com/mnistgan/mnistgan/mnist"
+	"github.com/mnistgan/mnistgan/quality"
 	"github.com/mnistgan/mnistgan/tfops"
 )
 
@@ -41,6 +42,9 @@ type Result struct {
 	LastGrid   string     // path of the last sample grid
 	LogDir     string     // directory of the TensorBoard event files
 	Metrics    Metrics    // of the last step
+	// Eval is the last --eval-every evaluation, with its step (0: none).
+	Eval     quality.Report
+	EvalStep int
 }
 
 // Options are the parts of a run that are not settings: where output goes and
@@ -83,6 +87,14 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 	set, err := mnist.Load(dataDir, mnist.Train)
 	if err != nil {
 		return nil, fmt.Errorf("load MNIST: %w", err)
+	}
+	var eval *evaluator
+	if cfg.EvalEvery > 0 {
+		// Before the graph is built: a missing classifier fails at once.
+		if eval, err = newEvaluator(cfg, dataDir, set); err != nil {
+			return nil, err
+		}
+		defer eval.close()
 	}
 	set = set.Subset(cfg.Subset)
 	if cfg.Batch > set.Count {
@@ -134,7 +146,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 		}
 	}
 
-	t := &loop{cfg: cfg, opts: opts, sess: sess, gan: gan, res: &Result{Step: start}, gridStep: -1, histStep: -1,
+	t := &loop{cfg: cfg, opts: opts, sess: sess, gan: gan, eval: eval, res: &Result{Step: start}, gridStep: -1, histStep: -1,
 		feeds:   map[tf.Output]*tf.Tensor{},
 		fetches: []tf.Output{gan.DLoss, gan.DAcc, gan.DLearningRate, gan.GLoss, gan.GAcc, gan.GLearningRate},
 		targets: []*tf.Operation{gan.Train},
@@ -233,12 +245,9 @@ func prepareRunDir(dir string) error {
 
 // initialize sets every variable to its initial value and uploads the images.
 func initialize(sess *tf.Session, gan *graphs.GAN, set *mnist.Set) error {
-	data, err := tf.NewTensor(set.Pixels)
+	data, err := imageTensor(set.Pixels, set.Count)
 	if err != nil {
-		return fmt.Errorf("copy images to TensorFlow: %w", err)
-	}
-	if err := data.Reshape([]int64{int64(set.Count), mnist.Side, mnist.Side, 1}); err != nil {
-		return fmt.Errorf("shape images: %w", err)
+		return err
 	}
 	if _, err := sess.Run(map[tf.Output]*tf.Tensor{gan.Data: data}, nil, append(gan.Init, gan.LoadData)); err != nil {
 		return fmt.Errorf("initialize variables: %w", err)
@@ -265,6 +274,7 @@ type loop struct {
 	opts Options
 	sess *tf.Session
 	gan  *graphs.GAN
+	eval *evaluator // nil without --eval-every
 	res  *Result
 	prog *progress
 	log  *eventLog
@@ -313,6 +323,11 @@ func (t *loop) run(ctx context.Context, start int, stdout io.Writer) (*Result, e
 		}
 		if every(done, t.cfg.SampleEvery) || done == t.cfg.Steps {
 			if err := t.sampleGrid(done); err != nil {
+				return t.res, err
+			}
+		}
+		if t.eval != nil && (every(done, t.cfg.EvalEvery) || done == t.cfg.Steps) {
+			if err := t.evaluate(done); err != nil {
 				return t.res, err
 			}
 		}
@@ -388,6 +403,27 @@ func (t *loop) sampleGrid(step int) error {
 	t.res.LastGrid, t.gridStep = path, step
 	t.prog.note("step %d: samples written to %s", step, path)
 	return nil
+}
+
+// evaluate scores the generator as it is after step, logs the figures to
+// TensorBoard and prints them.
+func (t *loop) evaluate(step int) error {
+	r, err := t.eval.score(t.sess, t.gan)
+	if err != nil {
+		return fmt.Errorf("evaluate at step %d: %w", step, err)
+	}
+	if err := t.log.eval(step, r); err != nil {
+		return err
+	}
+	t.res.Eval, t.res.EvalStep = r, step
+	t.prog.note("step %d: %s", step, evalLine(r, t.eval.ceiling))
+	return nil
+}
+
+// evalLine is the progress output of an evaluation.
+func evalLine(r, ceiling quality.Report) string {
+	return fmt.Sprintf("eval on %d digits: Inception Score %.3f (real %.3f), Frechet distance %.3f (real %.3f), confidence %.3f",
+		r.Images, r.InceptionScore, ceiling.InceptionScore, r.FrechetDistance, ceiling.FrechetDistance, r.TopConfidence)
 }
 
 func (t *loop) histograms(step int) error {

@@ -63,6 +63,7 @@ func newApp() *cli.App {
 			trainCommand(),
 			generateCommand(),
 			exportCommand(),
+			evalCommand(),
 			versionCommand(),
 		},
 		Action: func(c *cli.Context) error {

@@ -50,6 +50,9 @@ func trainCommand() *cli.Command {
 			&cli.StringFlag{Name: "device", Value: def.Device, Usage: "cpu, gpu or gpu:N"},
 			&cli.IntFlag{Name: "threads", Usage: "TensorFlow threads per kernel (default: one per core)"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue the run in --out from its latest checkpoint"},
+			&cli.IntFlag{Name: "eval-every", Usage: "score the generator every N steps and at the end (Inception Score, Frechet distance; see mnistgan eval); 0: never"},
+			&cli.IntFlag{Name: "eval-n", Value: def.EvalN, Usage: "digits each --eval-every evaluation generates and scores"},
+			&cli.StringFlag{Name: "classifier", Value: def.Classifier, Usage: "the evaluation classifier's `DIR`, for --eval-every (mnistgan eval --train-classifier makes it)"},
 			&cli.StringFlag{Name: "stats", Usage: "write each step's timing (wall time, time inside Session.Run) as JSON to `FILE` at the end (for benchmarks)"},
 		},
 		Action: train,
@@ -184,6 +187,7 @@ func trainConfig(c *cli.Context) (trainer.Config, error) {
 		Keep: c.Int("keep"), LogEvery: c.Int("log-every"), HistogramEvery: c.Int("histogram-every"), LogDir: c.String("logdir"),
 		Out: c.String("out"), Data: c.String("data"),
 		Subset: c.Int("subset"), Device: c.String("device"), Threads: c.Int("threads"),
+		EvalEvery: c.Int("eval-every"), EvalN: c.Int("eval-n"), Classifier: c.String("classifier"),
 	}
 	if !c.Bool("resume") {
 		if cfg.Out == "" {
@@ -225,6 +229,9 @@ func trainConfig(c *cli.Context) (trainer.Config, error) {
 		"data":             func() { saved.Data = cfg.Data },
 		"device":           func() { saved.Device = cfg.Device },
 		"threads":          func() { saved.Threads = cfg.Threads },
+		"eval-every":       func() { saved.EvalEvery = cfg.EvalEvery },
+		"eval-n":           func() { saved.EvalN = cfg.EvalN },
+		"classifier":       func() { saved.Classifier = cfg.Classifier },
 	} {
 		if c.IsSet(name) {
 			apply()
