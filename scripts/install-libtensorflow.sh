@@ -41,6 +41,11 @@ if [ -n "${LIBTENSORFLOW_DIR:-}" ]; then
     die "LIBTENSORFLOW_DIR=$LIBTENSORFLOW_DIR is not a directory; point it at an unpacked libtensorflow ${want_version} (with include/ and lib/) or unset it to install from the wheel"
 fi
 marker="variant=$variant version=$want_version"
+# A changed requirements file (a new Python test dependency) must reach an
+# existing virtualenv, so its checksum is part of what was installed.
+case "$variant" in
+  cpu|gpu) marker="$marker requirements=$(sha256sum "$root/scripts/requirements-$variant.txt" | cut -c1-16)" ;;
+esac
 
 # Fast path: the same request was already installed and its files are still there.
 if [ -f "$dest/INSTALLED" ] && [ "$(head -n 1 "$dest/INSTALLED")" = "$marker" ] &&
