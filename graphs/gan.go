@@ -2,6 +2,7 @@ package graphs
 
 import (
 	"fmt"
+	"strings"
 
 	tf "github.com/wamuir/graft/tensorflow"
 	"github.com/wamuir/graft/tensorflow/op"
@@ -108,10 +109,14 @@ func NewGAN(cfg GANConfig) (*GAN, error) {
 	}
 
 	// Adversarial step: fresh noise labelled 1 through generator and discriminator;
-	// only the generator's trainable variables are updated. Its variable reads
-	// wait for the discriminator update, so one run does the whole step in the
-	// seed's order.
-	aPass := tfops.NewPass("adversarial", g.Vars, true, g.Step, dStep.Op)
+	// only the generator's trainable variables are updated. Its reads of the
+	// discriminator wait for the discriminator update, so one run does the whole
+	// step in the seed's order; its reads of the generator need not (the
+	// discriminator step writes none of its variables), so TensorFlow runs the
+	// adversarial generator's forward pass while the discriminator's backward
+	// pass and update still run.
+	aPass := tfops.NewPass("adversarial", g.Vars, true, g.Step, dStep.Op).
+		OnlyWaitFor(func(v *tfops.Variable) bool { return strings.HasPrefix(v.Name, "discriminator/") })
 	z := noise(root.SubScope("adversarial_noise"), aPass, cfg.Batch, "noise")
 	_, ad := Adversarial(tfops.NewCtx(root.SubScope("adversarial"), aPass, ""), z)
 	aLabels := op.Const(lossScope.SubScope("ones"), ones(cfg.Batch))

@@ -18,6 +18,7 @@ type Pass struct {
 	training bool
 	step     tf.Output // int64 scalar keying this step's random streams
 	after    []*tf.Operation
+	waits    func(*Variable) bool // which reads wait for after; nil: all
 	reads    map[*Variable]tf.Output
 	updates  []*tf.Operation
 }
@@ -30,6 +31,15 @@ func NewPass(name string, vars *Vars, training bool, step tf.Output, after ...*t
 	return &Pass{name: name, vars: vars, training: training, step: step, after: after, reads: make(map[*Variable]tf.Output)}
 }
 
+// OnlyWaitFor narrows the reads that wait for the pass's after operations to
+// the variables waits accepts: the others may be read while those operations
+// still run (TensorFlow then overlaps them), which is right when nothing in
+// after writes them. It must be called before the first read.
+func (p *Pass) OnlyWaitFor(waits func(*Variable) bool) *Pass {
+	p.waits = waits
+	return p
+}
+
 // Training reports whether the pass is in training mode.
 func (p *Pass) Training() bool { return p.training }
 
@@ -39,7 +49,7 @@ func (p *Pass) Read(s *op.Scope, v *Variable) tf.Output {
 		return r
 	}
 	rs := s.SubScope("read_" + v.Name[strings.LastIndex(v.Name, "/")+1:])
-	if len(p.after) > 0 {
+	if len(p.after) > 0 && (p.waits == nil || p.waits(v)) {
 		rs = rs.WithControlDependencies(p.after...)
 	}
 	r := op.ReadVariableOp(rs, v.Handle, v.DType)

@@ -41,6 +41,9 @@ type Config struct {
 
 	Device  string `json:"device"`
 	Threads int    `json:"threads"` // TensorFlow intra-op threads; 0 = one per core
+	// InterOpThreads is how many kernels TensorFlow runs at once; 0 lets
+	// TensorFlow pick (one per core).
+	InterOpThreads int `json:"inter_op_threads"`
 
 	// EvalEvery scores the generator every N steps (0: never) on EvalN
 	// digits with the classifier in Classifier (see package quality).
@@ -113,6 +116,9 @@ func (c Config) Validate() error {
 	}
 	if c.Threads < 0 {
 		bad("--threads %d: must be 0 (one per core) or positive", c.Threads)
+	}
+	if c.InterOpThreads < 0 {
+		bad("--inter-op-threads %d: must be 0 (one per core) or positive", c.InterOpThreads)
 	}
 	if _, err := tfops.DeviceName(c.Device); err != nil {
 		bad("--device: %v", err)

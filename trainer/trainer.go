@@ -116,7 +116,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	sess, err := tfops.NewSession(gan.Graph, tfops.SessionConfig{IntraOpThreads: cfg.Threads, CPUOnly: device == "/device:CPU:0"})
+	sess, err := tfops.NewSession(gan.Graph, tfops.SessionConfig{IntraOpThreads: cfg.Threads, InterOpThreads: cfg.InterOpThreads, CPUOnly: device == "/device:CPU:0"})
 	if err != nil {
 		return nil, err
 	}

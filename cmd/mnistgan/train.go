@@ -49,6 +49,7 @@ func trainCommand() *cli.Command {
 			&cli.IntFlag{Name: "subset", Usage: "train on the first N training images only (default: all 60,000)"},
 			&cli.StringFlag{Name: "device", Value: def.Device, Usage: "cpu, gpu or gpu:N"},
 			&cli.IntFlag{Name: "threads", Usage: "TensorFlow threads per kernel (default: one per core)"},
+			&cli.IntFlag{Name: "inter-op-threads", Usage: "kernels TensorFlow runs at once (default: one per core)"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue the run in --out from its latest checkpoint"},
 			&cli.IntFlag{Name: "eval-every", Usage: "score the generator every N steps and at the end (Inception Score, Frechet distance; see mnistgan eval); 0: never"},
 			&cli.IntFlag{Name: "eval-n", Value: def.EvalN, Usage: "digits each --eval-every evaluation generates and scores"},
@@ -186,7 +187,7 @@ func trainConfig(c *cli.Context) (trainer.Config, error) {
 		Seed: c.Int64("seed"), SampleEvery: c.Int("sample-every"), CheckpointEvery: c.Int("checkpoint-every"),
 		Keep: c.Int("keep"), LogEvery: c.Int("log-every"), HistogramEvery: c.Int("histogram-every"), LogDir: c.String("logdir"),
 		Out: c.String("out"), Data: c.String("data"),
-		Subset: c.Int("subset"), Device: c.String("device"), Threads: c.Int("threads"),
+		Subset: c.Int("subset"), Device: c.String("device"), Threads: c.Int("threads"), InterOpThreads: c.Int("inter-op-threads"),
 		EvalEvery: c.Int("eval-every"), EvalN: c.Int("eval-n"), Classifier: c.String("classifier"),
 	}
 	if !c.Bool("resume") {
@@ -229,6 +230,7 @@ func trainConfig(c *cli.Context) (trainer.Config, error) {
 		"data":             func() { saved.Data = cfg.Data },
 		"device":           func() { saved.Device = cfg.Device },
 		"threads":          func() { saved.Threads = cfg.Threads },
+		"inter-op-threads": func() { saved.InterOpThreads = cfg.InterOpThreads },
 		"eval-every":       func() { saved.EvalEvery = cfg.EvalEvery },
 		"eval-n":           func() { saved.EvalN = cfg.EvalN },
 		"classifier":       func() { saved.Classifier = cfg.Classifier },
