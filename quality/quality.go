@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	tf "github.com/wamuir/graft/tensorflow"
 
@@ -58,14 +59,27 @@ type Classifier struct {
 	images, probs, features tf.Output
 }
 
+// CheckClassifier reports ErrNoClassifier, with what to do, unless dir holds
+// a classifier's record; it reads nothing else, so it is cheap.
+func CheckClassifier(dir string) error {
+	_, err := os.Stat(filepath.Join(dir, InfoFile))
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return fmt.Errorf("%w in %s; train it once with mnistgan eval --train-classifier (a few minutes), or point --classifier at one", ErrNoClassifier, dir)
+	}
+	if err != nil {
+		return fmt.Errorf("classifier %s: %w", dir, err)
+	}
+	return nil
+}
+
 // LoadClassifier loads the classifier `mnistgan eval --train-classifier`
 // wrote to dir.
 func LoadClassifier(dir string) (*Classifier, error) {
+	if err := CheckClassifier(dir); err != nil {
+		return nil, err
+	}
 	var info Info
 	data, err := os.ReadFile(filepath.Join(dir, InfoFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w in %s; train it once with mnistgan eval --train-classifier (a few minutes), or point --classifier at one", ErrNoClassifier, dir)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("classifier %s: %w", dir, err)
 	}
@@ -80,11 +94,34 @@ func LoadClassifier(dir string) (*Classifier, error) {
 	if c.images, c.probs, err = tfops.SignatureIO(sm, graphs.ClassifySignature, graphs.ImagesKey, graphs.ProbabilitiesKey); err == nil {
 		_, c.features, err = tfops.SignatureIO(sm, graphs.ClassifySignature, graphs.ImagesKey, graphs.FeaturesKey)
 	}
+	if err == nil {
+		err = checkTensors(c)
+	}
 	if err != nil {
 		sm.Session.Close()
 		return nil, fmt.Errorf("classifier %s is not one mnistgan eval --train-classifier wrote: %w", dir, err)
 	}
 	return c, nil
+}
+
+// checkTensors insists on the classifier's types and shapes, so a SavedModel
+// with a look-alike signature is refused at load, not at its first run.
+func checkTensors(c *Classifier) error {
+	for _, want := range []struct {
+		name string
+		t    tf.Output
+		dims []int64
+	}{
+		{graphs.ImagesKey, c.images, []int64{-1, mnist.Side, mnist.Side, 1}},
+		{graphs.ProbabilitiesKey, c.probs, []int64{-1, graphs.Classes}},
+		{graphs.FeaturesKey, c.features, []int64{-1, graphs.FeatureDim}},
+	} {
+		got := tfops.Shape(want.t)
+		if want.t.DataType() != tf.Float || tfops.FormatShape(got) != tfops.FormatShape(want.dims) {
+			return fmt.Errorf("its %s tensor is %v %s, want float32 %s", want.name, want.t.DataType(), tfops.FormatShape(got), tfops.FormatShape(want.dims))
+		}
+	}
+	return nil
 }
 
 // Close releases the classifier's session.
@@ -113,11 +150,14 @@ func (c *Classifier) Classify(pixels []float32, n int) (probs, features []float3
 		if err != nil {
 			return nil, nil, fmt.Errorf("classify with %s: %w", c.Dir, err)
 		}
-		for _, row := range out[0].Value().([][]float32) {
-			probs = append(probs, row...)
+		p, okP := out[0].Value().([][]float32)
+		f, okF := out[1].Value().([][]float32)
+		if !okP || !okF || len(p) != end-start || len(f) != end-start {
+			return nil, nil, fmt.Errorf("classify with %s: got %v and %v, want %d rows of probabilities and features", c.Dir, out[0].Shape(), out[1].Shape(), end-start)
 		}
-		for _, row := range out[1].Value().([][]float32) {
-			features = append(features, row...)
+		for i := range p {
+			probs = append(probs, p[i]...)
+			features = append(features, f[i]...)
 		}
 	}
 	return probs, features, nil
@@ -189,6 +229,7 @@ func (e *Evaluator) Score(pixels []float32, n int) (Report, error) {
 	if err != nil {
 		return Report{}, fmt.Errorf("score %d digits: %w", n, err)
 	}
+	// The scoring graph is built here, so its outputs' types are known.
 	r := Report{
 		Images:          n,
 		InceptionScore:  out[0].Value().(float64),
@@ -206,6 +247,11 @@ func (e *Evaluator) Score(pixels []float32, n int) (Report, error) {
 func (e *Evaluator) Ceiling(train *mnist.Set) (Report, error) {
 	if train.Count < HeldOut {
 		return Report{}, fmt.Errorf("the training split has %d images; the held-out ceiling needs its last %d", train.Count, HeldOut)
+	}
+	// The held-out digits are those after the ones the classifier learnt from;
+	// with another --data they could be digits it has seen.
+	if learnt := e.clf.Info.TrainImages; learnt != train.Count-HeldOut {
+		return Report{}, fmt.Errorf("the classifier in %s learnt from the first %d training images, so the held-out ceiling needs %d in the training split, not %d; use the --data it was trained on, or train it again", e.clf.Dir, learnt, learnt+HeldOut, train.Count)
 	}
 	size := train.Rows * train.Cols
 	return e.Score(UnitPixels(train.Pixels[(train.Count-HeldOut)*size:]), HeldOut)

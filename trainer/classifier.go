@@ -2,10 +2,8 @@ package trainer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -34,8 +32,8 @@ type ClassifierConfig struct {
 	Versions map[string]string // recorded in classifier.json
 }
 
-// DefaultClassifierConfig trains for about 7.5 epochs of the 50,000 images
-// it learns from: over 99% test accuracy, in a few minutes on two cores.
+// DefaultClassifierConfig trains for 7.7 passes over the 50,000 images it
+// learns from: over 99% test accuracy, in a few minutes on two cores.
 func DefaultClassifierConfig() ClassifierConfig {
 	return ClassifierConfig{Dir: DefaultClassifierDir, Steps: 3000, Batch: 128, LR: 1e-3, Seed: 1}
 }
@@ -53,7 +51,7 @@ func TrainClassifier(ctx context.Context, cfg ClassifierConfig, stdout io.Writer
 		stdout = io.Discard
 	}
 	if cfg.Steps < 1 || cfg.Batch < 1 {
-		return quality.Info{}, fmt.Errorf("classifier: --classifier-steps %d and batch %d must be at least 1", cfg.Steps, cfg.Batch)
+		return quality.Info{}, fmt.Errorf("--classifier-steps %d: must be at least 1 (batch %d)", cfg.Steps, cfg.Batch)
 	}
 	replace, err := checkClassifierTarget(cfg.Dir, cfg.Force)
 	if err != nil {
@@ -191,49 +189,13 @@ func testAccuracy(sess *tf.Session, g *graphs.ClassifierTraining, test *mnist.Se
 // checkClassifierTarget refuses to overwrite a directory unless force is set
 // and it holds a classifier (or nothing); it reports whether one is replaced.
 func checkClassifierTarget(dir string, force bool) (replace bool, err error) {
-	st, err := os.Stat(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("--classifier %s: %w", dir, plainError(err))
-	}
-	if !st.IsDir() {
-		return false, fmt.Errorf("--classifier %s is a file; give a directory for the classifier", dir)
-	}
-	_, infoErr := os.Stat(filepath.Join(dir, quality.InfoFile))
-	if !force {
-		if infoErr == nil {
-			return false, fmt.Errorf("--classifier %s already holds a classifier; add --force to train it again", dir)
-		}
-		return false, fmt.Errorf("--classifier %s already exists; choose another directory, or add --force to replace it", dir)
-	}
-	if infoErr == nil {
-		return true, nil
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return false, fmt.Errorf("--classifier %s: %w", dir, err)
-	}
-	if len(entries) > 0 {
-		return false, fmt.Errorf("--classifier %s exists and holds no classifier (no %s); --force replaces only a classifier or an empty directory", dir, quality.InfoFile)
-	}
-	return true, nil
+	return checkDirTarget("--classifier", dir, force, quality.InfoFile, "a classifier")
 }
 
 // saveClassifier writes the trained network as a SavedModel with info beside
 // it: the weights go from the training graph through a scratch checkpoint into
 // the inference graph, which is what the SavedModel holds.
 func saveClassifier(sess *tf.Session, g *graphs.ClassifierTraining, dir string, replace bool, info quality.Info) error {
-	scratch, err := os.MkdirTemp("", "mnistgan-classifier-")
-	if err != nil {
-		return fmt.Errorf("classifier: %w", err)
-	}
-	defer os.RemoveAll(scratch)
-	prefix := filepath.Join(scratch, "variables")
-	if err := g.Saver.Save(sess, prefix); err != nil {
-		return fmt.Errorf("classifier: %w", err)
-	}
 	inf, err := graphs.NewClassifierInference()
 	if err != nil {
 		return err
@@ -243,33 +205,24 @@ func saveClassifier(sess *tf.Session, g *graphs.ClassifierTraining, dir string, 
 		return err
 	}
 	defer isess.Close()
-	if err := inf.Saver.Restore(isess, prefix); err != nil {
-		return fmt.Errorf("classifier: %w", err)
-	}
-
-	parent := filepath.Dir(dir)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return fmt.Errorf("--classifier %s: cannot create its parent directory: %w", dir, err)
-	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
-	if err != nil {
-		return fmt.Errorf("--classifier %s: cannot write in %s: %w", dir, parent, plainError(err))
-	}
-	fail := func(err error) error {
-		os.RemoveAll(tmp)
-		return fmt.Errorf("--classifier %s: %w", dir, err)
-	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return fail(err)
-	}
-	if err := tfops.WriteSavedModel(tmp, inf.Graph, isess, inf.Saver, inf.Signatures()); err != nil {
-		return fail(err)
-	}
-	if err := writeJSONAtomic(filepath.Join(tmp, quality.InfoFile), info); err != nil {
-		return fail(err)
-	}
-	if err := install(tmp, dir, replace); err != nil {
-		return fail(err)
-	}
-	return nil
+	return writeDirAtomic("--classifier", dir, replace, func(tmp string) error {
+		scratch := filepath.Join(tmp, "scratch")
+		if err := os.Mkdir(scratch, 0o755); err != nil {
+			return err
+		}
+		prefix := filepath.Join(scratch, "variables")
+		if err := g.Saver.Save(sess, prefix); err != nil {
+			return err
+		}
+		if err := inf.Saver.Restore(isess, prefix); err != nil {
+			return err
+		}
+		if err := os.RemoveAll(scratch); err != nil {
+			return err
+		}
+		if err := tfops.WriteSavedModel(tmp, inf.Graph, isess, inf.Saver, inf.Signatures()); err != nil {
+			return err
+		}
+		return writeJSONAtomic(filepath.Join(tmp, quality.InfoFile), info)
+	})
 }

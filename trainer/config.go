@@ -102,8 +102,10 @@ func (c Config) Validate() error {
 			bad("%s %d: must be 0 (never) or positive", every.name, every.v)
 		}
 	}
-	if c.EvalEvery > 0 && (c.EvalN < 2 || c.EvalN > MaxEval) {
-		bad("--eval-n %d: evaluate 2 to %d digits (%d, the size of the test set, is the usual)", c.EvalN, MaxEval, DefaultEvalN)
+	if c.EvalEvery > 0 {
+		if err := CheckEvalN("--eval-n", c.EvalN); err != nil {
+			bad("%v", err)
+		}
 	}
 	if c.EvalEvery > 0 && c.Classifier == "" {
 		bad("--classifier: --eval-every needs the classifier's directory")

@@ -1,10 +1,10 @@
 package trainer
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"path/filepath"
-	"strings"
 	"time"
 
 	tf "github.com/wamuir/graft/tensorflow"
@@ -52,13 +52,34 @@ type EvalResult struct {
 }
 
 // EvalJSONPath is where an evaluation's JSON goes by default: RUN/eval/ckpt-N.json
-// for a checkpoint, DIR.eval.json beside a SavedModel.
+// for a checkpoint of a run (CKPT.eval.json beside one outside a run), and
+// DIR.eval.json beside a SavedModel.
 func EvalJSONPath(opts EvalOptions) string {
 	if opts.Checkpoint != nil {
-		run := filepath.Dir(filepath.Dir(opts.Checkpoint.Dir))
-		return filepath.Join(run, "eval", filepath.Base(opts.Checkpoint.Dir)+".json")
+		ckpt := absPath(opts.Checkpoint.Dir)
+		if parent := filepath.Dir(ckpt); filepath.Base(parent) == checkpointsDir {
+			return filepath.Join(filepath.Dir(parent), "eval", filepath.Base(ckpt)+".json")
+		}
+		return ckpt + ".eval.json"
 	}
-	return strings.TrimRight(opts.Model, string(filepath.Separator)) + ".eval.json"
+	return absPath(opts.Model) + ".eval.json"
+}
+
+// absPath is path made absolute, or cleaned if it cannot be ("." becomes the
+// directory's name, so a suffix makes a sibling, not a hidden file).
+func absPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return filepath.Clean(path)
+}
+
+// CheckEvalN refuses a number of digits to evaluate outside 2 to MaxEval.
+func CheckEvalN(flag string, n int) error {
+	if n < 2 || n > MaxEval {
+		return fmt.Errorf("%s %d: evaluate 2 to %d digits (%d, the size of the test set, is the usual)", flag, n, MaxEval, DefaultEvalN)
+	}
+	return nil
 }
 
 // Evaluate generates opts.N digits with the model and scores them, and the
@@ -70,10 +91,18 @@ func Evaluate(opts EvalOptions, stdout io.Writer) (*EvalResult, error) {
 	if (opts.Model == "") == (opts.Checkpoint == nil) {
 		return nil, fmt.Errorf("eval: give a SavedModel or a checkpoint, not both or neither")
 	}
-	if opts.N < 2 || opts.N > MaxEval {
-		return nil, fmt.Errorf("--n %d: evaluate 2 to %d digits (%d, the size of the test set, is the usual)", opts.N, MaxEval, DefaultEvalN)
+	if err := CheckEvalN("--n", opts.N); err != nil {
+		return nil, err
 	}
 	began := time.Now()
+	jsonPath := opts.JSON
+	if jsonPath == "" {
+		jsonPath = EvalJSONPath(opts)
+	}
+	// Before a minute of generating: the figures must have somewhere to go.
+	if err := checkWritable(filepath.Dir(jsonPath)); err != nil {
+		return nil, fmt.Errorf("--json %s: %w", jsonPath, err)
+	}
 	clf, err := quality.LoadClassifier(opts.Classifier)
 	if err != nil {
 		return nil, err
@@ -122,13 +151,7 @@ func Evaluate(opts EvalOptions, stdout io.Writer) (*EvalResult, error) {
 	}
 	res.Seconds = time.Since(began).Seconds()
 	res.Written = time.Now().UTC().Format(time.RFC3339)
-	res.JSON = opts.JSON
-	if res.JSON == "" {
-		res.JSON = EvalJSONPath(opts)
-	}
-	if err := ensureDir(filepath.Dir(res.JSON)); err != nil {
-		return nil, fmt.Errorf("--json %s: %w", res.JSON, err)
-	}
+	res.JSON = jsonPath
 	if err := writeJSONAtomic(res.JSON, res); err != nil {
 		return nil, fmt.Errorf("--json %w", err)
 	}
@@ -193,9 +216,12 @@ func (e *evaluator) close() {
 
 // score generates the evaluation digits with the session's current generator
 // and scores them.
-func (e *evaluator) score(sess *tf.Session, gan *graphs.GAN) (quality.Report, error) {
+func (e *evaluator) score(ctx context.Context, sess *tf.Session, gan *graphs.GAN) (quality.Report, error) {
 	pixels := make([]float32, 0, e.n*mnist.Side*mnist.Side)
 	for _, z := range e.noise {
+		if err := ctx.Err(); err != nil {
+			return quality.Report{}, err
+		}
 		out, err := sess.Run(map[tf.Output]*tf.Tensor{gan.EvalNoise: z}, []tf.Output{gan.EvalImages}, nil)
 		if err != nil {
 			return quality.Report{}, fmt.Errorf("generate digits to evaluate: %w", err)

@@ -254,7 +254,7 @@ func TestTrainClassifierRefusesToOverwrite(t *testing.T) {
 		want  string
 	}{
 		{other, false, "already exists"},
-		{other, true, "holds no classifier"},
+		{other, true, "is not a classifier"},
 		{file, false, "is a file"},
 	} {
 		cfg := DefaultClassifierConfig()

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/mnistgan/mnistgan/graphs"
 	"github.com/mnistgan/mnistgan/tfops"
@@ -38,62 +39,82 @@ func Export(ckpt Checkpoint, dir string, force bool) error {
 		return fmt.Errorf("checkpoint %s: %w; is it a complete checkpoint of mnistgan train?", ckpt.Dir, err)
 	}
 
-	parent := filepath.Dir(dir)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return fmt.Errorf("--savedmodel %s: cannot create its parent directory: %w", dir, err)
-	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
-	if err != nil {
-		return fmt.Errorf("--savedmodel %s: cannot write in %s: %w", dir, parent, plainError(err))
-	}
-	fail := func(err error) error {
-		os.RemoveAll(tmp)
-		return err
-	}
-	if err := os.Chmod(tmp, 0o755); err != nil { // MkdirTemp makes it private
-		return fail(fmt.Errorf("--savedmodel %s: %w", dir, err))
-	}
-	if err := tfops.WriteSavedModel(tmp, inf.Graph, sess, inf.Saver, inf.Signatures()); err != nil {
-		return fail(fmt.Errorf("--savedmodel %s: %w", dir, err))
-	}
-	if err := beforeInstall(tmp); err != nil {
-		return fail(fmt.Errorf("--savedmodel %s: %w", dir, err))
-	}
-	if err := install(tmp, dir, replace); err != nil {
-		return fail(fmt.Errorf("--savedmodel %s: %w", dir, err))
-	}
-	return nil
+	return writeDirAtomic("--savedmodel", dir, replace, func(tmp string) error {
+		if err := tfops.WriteSavedModel(tmp, inf.Graph, sess, inf.Saver, inf.Signatures()); err != nil {
+			return err
+		}
+		return beforeInstall(tmp)
+	})
 }
 
 // checkExportTarget refuses a target that must not be overwritten, and reports
 // whether an existing model is to be replaced.
 func checkExportTarget(dir string, force bool) (replace bool, err error) {
+	return checkDirTarget("--savedmodel", dir, force, tfops.SavedModelFile, "a SavedModel")
+}
+
+// checkDirTarget refuses to overwrite dir unless force is set and dir holds
+// what marker (a file inside) says it is, or nothing; it reports whether
+// something is to be replaced. --force never replaces a directory of
+// something else that a mistyped path happens to name.
+func checkDirTarget(flag, dir string, force bool, marker, what string) (replace bool, err error) {
 	st, err := os.Stat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("--savedmodel %s: cannot write there: %w", dir, plainError(err))
+		return false, fmt.Errorf("%s %s: cannot write there: %w", flag, dir, plainError(err))
 	}
 	if !st.IsDir() {
-		return false, fmt.Errorf("--savedmodel %s is a file; give a directory path for the model", dir)
+		return false, fmt.Errorf("%s %s is a file; give a directory path", flag, dir)
 	}
+	_, markerErr := os.Stat(filepath.Join(dir, marker))
 	if !force {
-		return false, fmt.Errorf("--savedmodel %s already exists; add --force to replace it, or choose another directory", dir)
+		if markerErr == nil {
+			return false, fmt.Errorf("%s %s already holds %s; add --force to replace it, or choose another directory", flag, dir, what)
+		}
+		return false, fmt.Errorf("%s %s already exists; choose another directory", flag, dir)
 	}
-	// --force replaces a model, never a directory of something else that a
-	// mistyped path happens to name.
-	if _, err := os.Stat(filepath.Join(dir, tfops.SavedModelFile)); err == nil {
+	if markerErr == nil {
 		return true, nil
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return false, fmt.Errorf("--savedmodel %s: %w", dir, err)
+		return false, fmt.Errorf("%s %s: %w", flag, dir, err)
 	}
 	if len(entries) > 0 {
-		return false, fmt.Errorf("--savedmodel %s exists and is not a SavedModel (no %s); --force replaces only a SavedModel or an empty directory, so move it away or choose another directory", dir, tfops.SavedModelFile)
+		return false, fmt.Errorf("%s %s exists and is not %s (no %s); --force replaces only %s or an empty directory, so move it away or choose another directory", flag, dir, what, marker, what)
 	}
 	return true, nil
+}
+
+// writeDirAtomic builds a directory with write in a hidden temporary
+// directory beside dir and renames it into place (replacing what is there if
+// replace), so dir never holds half of it; on failure nothing is left.
+func writeDirAtomic(flag, dir string, replace bool, write func(tmp string) error) error {
+	parent := filepath.Dir(dir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("%s %s: cannot create its parent directory: %w", flag, dir, plainError(err))
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
+	if err != nil {
+		return fmt.Errorf("%s %s: cannot write in %s: %w", flag, dir, parent, plainError(err))
+	}
+	fail := func(err error) error {
+		os.RemoveAll(tmp)
+		// The temporary name means nothing to the user: say dir.
+		return fmt.Errorf("%s %s: %w", flag, dir, renamedError{strings.ReplaceAll(err.Error(), tmp, dir), err})
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil { // MkdirTemp makes it private
+		return fail(err)
+	}
+	if err := write(tmp); err != nil {
+		return fail(err)
+	}
+	if err := install(tmp, dir, replace); err != nil {
+		return fail(err)
+	}
+	return nil
 }
 
 // install renames the finished model tmp to dir. An old model at dir is moved
@@ -121,3 +142,13 @@ func install(tmp, dir string, replace bool) error {
 	}
 	return os.RemoveAll(old)
 }
+
+// renamedError is err with another message (a path in it replaced), still
+// matching what err matches (errors.Is ENOSPC, say).
+type renamedError struct {
+	msg string
+	err error
+}
+
+func (e renamedError) Error() string { return e.msg }
+func (e renamedError) Unwrap() error { return e.err }

@@ -425,7 +425,7 @@ func TestExportRefusesToOverwriteWhatIsNotAModel(t *testing.T) {
 		want  string
 	}{
 		{file, true, "is a file"},
-		{other, false, "already exists; add --force"},
+		{other, false, "already exists; choose another directory"},
 		{other, true, "is not a SavedModel"},
 		{filepath.Join(file, "model"), false, "not a directory"},
 	}

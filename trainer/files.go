@@ -73,10 +73,17 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// ensureDir creates dir and its parents if need be.
-func ensureDir(dir string) error {
+// checkWritable creates dir (and its parents) if need be and checks that a
+// file can be created in it.
+func checkWritable(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("cannot create %s: %w", dir, plainError(err))
 	}
-	return nil
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return fmt.Errorf("cannot write in %s: %w", dir, plainError(err))
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
 }

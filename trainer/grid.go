@@ -60,12 +60,3 @@ func toByte(v float32) uint8 {
 	}
 	return uint8(math.Round(float64(v) * 255))
 }
-
-// bytesToUnit converts MNIST bytes to [0, 1] values for GridPNG.
-func bytesToUnit(b []byte) []float32 {
-	out := make([]float32, len(b))
-	for i, v := range b {
-		out[i] = float32(v) / 255
-	}
-	return out
-}

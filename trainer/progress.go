@@ -77,6 +77,10 @@ func (p *progress) stepText(done int, figures string, now time.Time) {
 	fmt.Fprintf(p.w, "%s  elapsed %s\n", line, formatDuration(now.Sub(p.start)))
 }
 
+// resume restarts the rate's clock after work that was not training (an
+// evaluation), so it does not count as a slow step.
+func (p *progress) resume(now time.Time) { p.lastTime = now }
+
 // due reports whether step done gets a progress line in a log (and its
 // scalars in the TensorBoard log): every `every` steps, and the last.
 func (p *progress) due(done int) bool { return done%p.every == 0 || done == p.total }

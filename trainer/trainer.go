@@ -88,14 +88,13 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load MNIST: %w", err)
 	}
-	var eval *evaluator
 	if cfg.EvalEvery > 0 {
-		// Before the graph is built: a missing classifier fails at once.
-		if eval, err = newEvaluator(cfg, dataDir, set); err != nil {
-			return nil, err
+		// A missing classifier fails at once, not after the graph is built.
+		if err := quality.CheckClassifier(cfg.Classifier); err != nil {
+			return nil, fmt.Errorf("--eval-every: %w", err)
 		}
-		defer eval.close()
 	}
+	full := set
 	set = set.Subset(cfg.Subset)
 	if cfg.Batch > set.Count {
 		return nil, fmt.Errorf("--batch %d is larger than the %d training images; use a smaller --batch", cfg.Batch, set.Count)
@@ -123,6 +122,16 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 	defer sess.Close()
 	if err := tfops.CheckDevice(sess, device); err != nil {
 		return nil, fmt.Errorf("--device %s: %w", cfg.Device, err)
+	}
+	// The evaluator's sessions come after the training session: TensorFlow
+	// sizes its thread pools once per process, from the first session, and
+	// --threads and --inter-op-threads are the training session's.
+	var eval *evaluator
+	if cfg.EvalEvery > 0 {
+		if eval, err = newEvaluator(cfg, dataDir, full); err != nil {
+			return nil, err
+		}
+		defer eval.close()
 	}
 
 	if err := initialize(sess, gan, set); err != nil {
@@ -261,7 +270,7 @@ func writeRealGrid(runDir string, set *mnist.Set) ([]byte, error) {
 	if set.Count < n {
 		n = set.Count
 	}
-	png, err := GridPNG(bytesToUnit(set.Pixels[:n*mnist.Side*mnist.Side]), n, mnist.Side, gridSide)
+	png, err := GridPNG(quality.UnitPixels(set.Pixels[:n*mnist.Side*mnist.Side]), n, mnist.Side, gridSide)
 	if err != nil {
 		return nil, err
 	}
@@ -326,11 +335,6 @@ func (t *loop) run(ctx context.Context, start int, stdout io.Writer) (*Result, e
 				return t.res, err
 			}
 		}
-		if t.eval != nil && (every(done, t.cfg.EvalEvery) || done == t.cfg.Steps) {
-			if err := t.evaluate(done); err != nil {
-				return t.res, err
-			}
-		}
 		if every(done, t.cfg.HistogramEvery) || done == t.cfg.Steps {
 			if err := t.histograms(done); err != nil {
 				return t.res, err
@@ -338,6 +342,13 @@ func (t *loop) run(ctx context.Context, start int, stdout io.Writer) (*Result, e
 		}
 		if every(done, t.cfg.CheckpointEvery) || done == t.cfg.Steps {
 			if err := t.checkpoint(done); err != nil {
+				return t.res, err
+			}
+		}
+		// After the checkpoint: a failed evaluation costs no checkpoint, and
+		// Ctrl-C during one stops the run at this step.
+		if t.eval != nil && (every(done, t.cfg.EvalEvery) || done == t.cfg.Steps) {
+			if err := t.evaluate(ctx, done); err != nil {
 				return t.res, err
 			}
 		}
@@ -407,8 +418,13 @@ func (t *loop) sampleGrid(step int) error {
 
 // evaluate scores the generator as it is after step, logs the figures to
 // TensorBoard and prints them.
-func (t *loop) evaluate(step int) error {
-	r, err := t.eval.score(t.sess, t.gan)
+func (t *loop) evaluate(ctx context.Context, step int) error {
+	r, err := t.eval.score(ctx, t.sess, t.gan)
+	// Its minutes are not training time: the rate and ETA start afresh.
+	t.prog.resume(time.Now())
+	if ctx.Err() != nil {
+		return nil // the loop stops at the next step, with a checkpoint
+	}
 	if err != nil {
 		return fmt.Errorf("evaluate at step %d: %w", step, err)
 	}

@@ -54,8 +54,12 @@ func eval(c *cli.Context) error {
 	if !c.Bool("train-classifier") && !wantsModel {
 		return fmt.Errorf("what to evaluate? add --run runs/NAME, --checkpoint DIR or --model DIR; or --train-classifier to train the classifier first")
 	}
-	if c.Bool("force") && !c.Bool("train-classifier") {
-		return fmt.Errorf("--force replaces the classifier, so it goes with --train-classifier")
+	if !c.Bool("train-classifier") {
+		for _, name := range []string{"force", "classifier-steps", "threads"} {
+			if c.IsSet(name) {
+				return fmt.Errorf("--%s is about training the classifier, so it goes with --train-classifier", name)
+			}
+		}
 	}
 	opts := trainer.EvalOptions{
 		Model: model, N: c.Int("n"), Seed: c.Int64("seed"), Classifier: c.String("classifier"),
@@ -63,8 +67,8 @@ func eval(c *cli.Context) error {
 	}
 	// Find the model before minutes of classifier training, not after.
 	if wantsModel {
-		if opts.N < 2 || opts.N > trainer.MaxEval {
-			return fmt.Errorf("--n %d: evaluate 2 to %d digits (%d, the size of the test set, is the usual)", opts.N, trainer.MaxEval, trainer.DefaultEvalN)
+		if err := trainer.CheckEvalN("--n", opts.N); err != nil {
+			return err
 		}
 		if model != "" {
 			for _, other := range []string{"checkpoint", "run"} {

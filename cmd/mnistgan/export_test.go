@@ -194,7 +194,7 @@ func TestExportAndGenerateRefuseBadInput(t *testing.T) {
 		{[]string{"export", "--savedmodel", path("m"), "--checkpoint", noState}, "state.json"},
 		{[]string{"export", "--savedmodel", path("m"), "--checkpoint", run}, "is a run directory; use --run"},
 		{[]string{"export", "--savedmodel", path("m"), "--checkpoint", file}, "is a file"},
-		{[]string{"export", "--savedmodel", model, "--run", run}, "already exists; add --force"},
+		{[]string{"export", "--savedmodel", model, "--run", run}, "already holds a SavedModel; add --force"},
 		{[]string{"export", "--savedmodel", file, "--run", run, "--force"}, "is a file"},
 		{[]string{"export", "--savedmodel", photos, "--run", run, "--force"}, "is not a SavedModel"},
 		{[]string{"export", "--savedmodel", filepath.Join(file, "m"), "--run", run}, "not a directory"},

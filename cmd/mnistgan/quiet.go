@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // libtensorflow logs INFO lines on stderr while it is loaded, before any Go
@@ -16,6 +18,7 @@ package main
 /*
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 static const char mnistgan_log_level[] = "TF_CPP_MIN_LOG_LEVEL=2";
@@ -23,7 +26,9 @@ static const char mnistgan_log_level[] = "TF_CPP_MIN_LOG_LEVEL=2";
 static void mnistgan_quiet_tensorflow(int argc, char **argv, char **envp) {
 	size_t n = 0;
 	(void)argc;
-	if (envp == NULL || argv == NULL) {
+	// AT_BASE is 0 when the dynamic loader was itself run as the program
+	// (ld.so bin/mnistgan ...): /proc/self/exe is then the loader.
+	if (envp == NULL || argv == NULL || getauxval(AT_BASE) == 0) {
 		return;
 	}
 	for (; envp[n] != NULL; n++) {
