@@ -70,18 +70,9 @@ func eval(c *cli.Context) error {
 		if err := trainer.CheckEvalN("--n", opts.N); err != nil {
 			return err
 		}
-		if model != "" {
-			for _, other := range []string{"checkpoint", "run"} {
-				if c.String(other) != "" {
-					return fmt.Errorf("--model and --%s both name a model; give one of them", other)
-				}
-			}
-		} else {
-			ckpt, err := checkpointFromFlags(c, " or --model DIR (a SavedModel from mnistgan export)")
-			if err != nil {
-				return err
-			}
-			opts.Checkpoint = &ckpt
+		var err error
+		if opts.Checkpoint, err = modelFromFlags(c); err != nil {
+			return err
 		}
 	}
 

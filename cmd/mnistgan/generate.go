@@ -46,18 +46,9 @@ func generate(c *cli.Context) error {
 	if err := checkLibrary(); err != nil {
 		return err
 	}
-	if opts.Model != "" {
-		for _, other := range []string{"checkpoint", "run"} {
-			if c.String(other) != "" {
-				return fmt.Errorf("--model and --%s both name a model; give one of them", other)
-			}
-		}
-	} else {
-		ckpt, err := checkpointFromFlags(c, " or --model DIR (a SavedModel from mnistgan export)")
-		if err != nil {
-			return err
-		}
-		opts.Checkpoint = &ckpt
+	var err error
+	if opts.Checkpoint, err = modelFromFlags(c); err != nil {
+		return err
 	}
 	res, err := trainer.Generate(opts)
 	if err != nil {
@@ -65,4 +56,22 @@ func generate(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.Writer, "wrote %d digits: %s\n", res.N, strings.Join(res.Files, ", "))
 	return nil
+}
+
+// modelFromFlags checks that --model, --checkpoint and --run name exactly one
+// model, and opens the checkpoint when it is not --model.
+func modelFromFlags(c *cli.Context) (*trainer.Checkpoint, error) {
+	if c.String("model") != "" {
+		for _, other := range []string{"checkpoint", "run"} {
+			if c.String(other) != "" {
+				return nil, fmt.Errorf("--model and --%s both name a model; give one of them", other)
+			}
+		}
+		return nil, nil
+	}
+	ckpt, err := checkpointFromFlags(c, " or --model DIR (a SavedModel from mnistgan export)")
+	if err != nil {
+		return nil, err
+	}
+	return &ckpt, nil
 }
