@@ -23,6 +23,11 @@ func writeFileAtomic(path string, data []byte) error {
 		os.Remove(name)
 		return fmt.Errorf("write %s: %w", path, plainError(err))
 	}
+	// CreateTemp makes the file private; what a run writes is the user's to
+	// share, as any file they create (0644, like the checkpoint's bundle).
+	if err := tmp.Chmod(0o644); err != nil {
+		return fail(err)
+	}
 	if _, err := tmp.Write(data); err != nil {
 		return fail(err)
 	}
