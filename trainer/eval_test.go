@@ -114,13 +114,14 @@ func TestRealDigitsScoreNearTheCeiling(t *testing.T) {
 	}
 	defer ev.Close()
 
-	// The test set against itself: identical features, distance 0; a
-	// balanced, confidently classified set, an Inception Score near 10.
+	// The test set against itself: identical features, distance 0 up to
+	// the rounding of a float64 eigendecomposition of 128x128 covariances
+	// (seen as large as 1e-6 either side of zero).
 	self, err := ev.Score(quality.UnitPixels(test.Pixels), test.Count)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if math.Abs(self.FrechetDistance) > 1e-6 {
+	if math.Abs(self.FrechetDistance) > 1e-4 {
 		t.Errorf("the test set against itself: Frechet distance %g, want 0", self.FrechetDistance)
 	}
 	ceiling, err := ev.Ceiling(train)
