@@ -183,6 +183,9 @@ type Evaluator struct {
 // NewEvaluator classifies the reference digits (MNIST's test set) once, so
 // each Score only classifies the digits it scores.
 func NewEvaluator(clf *Classifier, reference *mnist.Set) (*Evaluator, error) {
+	if reference.Count < 2 {
+		return nil, fmt.Errorf("the MNIST test split has %d image(s); the Frechet distance needs a covariance, so at least 2 (MNIST's t10k files hold 10,000)", reference.Count)
+	}
 	_, feats, err := clf.Classify(UnitPixels(reference.Pixels), reference.Count)
 	if err != nil {
 		return nil, err

@@ -14,15 +14,7 @@ func runScalar(t *testing.T, f func(s *op.Scope) tf.Output) float64 {
 	t.Helper()
 	root := op.NewScope()
 	out := f(root)
-	g, err := root.Finalize()
-	if err != nil {
-		t.Fatalf("build: %v", Err(root))
-	}
-	sess, err := NewSession(g, SessionConfig{CPUOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := newTestSession(t, root)
 	res, err := sess.Run(nil, []tf.Output{out}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -177,15 +169,7 @@ func TestClassSharesAndTopConfidence(t *testing.T) {
 	p := op.Const(root.SubScope("p"), probs)
 	shares := ClassShares(root, p, 3)
 	conf := TopConfidence(root, p)
-	g, err := root.Finalize()
-	if err != nil {
-		t.Fatal(Err(root))
-	}
-	sess, err := NewSession(g, SessionConfig{CPUOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := newTestSession(t, root)
 	res, err := sess.Run(nil, []tf.Output{shares, conf}, nil)
 	if err != nil {
 		t.Fatal(err)

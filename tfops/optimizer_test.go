@@ -31,15 +31,7 @@ func linearModel(t *testing.T, opt Optimizer, w0, coef []float32) (*tf.Session, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := root.Finalize()
-	if err != nil {
-		t.Fatal(Err(root))
-	}
-	sess, err := NewSession(g, SessionConfig{CPUOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sess.Close() })
+	sess := newTestSession(t, root)
 	if _, err := sess.Run(nil, nil, InitOps(vars.All())); err != nil {
 		t.Fatal(err)
 	}
@@ -158,15 +150,7 @@ func TestSaverRoundTripsAndRejectsOtherShapes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g, err := root.Finalize()
-		if err != nil {
-			t.Fatal(Err(root))
-		}
-		sess, err := NewSession(g, SessionConfig{CPUOnly: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { sess.Close() })
+		sess := newTestSession(t, root)
 		if _, err := sess.Run(nil, nil, InitOps(vars.All())); err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package tfops
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -102,10 +103,21 @@ func (sv *Saver) Restore(sess *tf.Session, prefix string) error {
 		return err
 	}
 	if _, err := sess.Run(map[tf.Output]*tf.Tensor{sv.prefix: p}, nil, []*tf.Operation{sv.restore}); err != nil {
-		return fmt.Errorf("restore variables from %s: %w", prefix, restoreShapeError(tidyRunError(err)))
+		err = restoreShapeError(tidyRunError(err))
+		if corrupt.MatchString(err.Error()) {
+			err = fmt.Errorf("%w: %w", ErrCorruptCheckpoint, err)
+		}
+		return fmt.Errorf("restore variables from %s: %w", prefix, err)
 	}
 	return nil
 }
+
+// ErrCorruptCheckpoint marks a bundle whose bytes are damaged (its checksums
+// fail), as opposed to one of another graph.
+var ErrCorruptCheckpoint = errors.New("the checkpoint's files are damaged")
+
+// corrupt matches what TensorFlow's bundle reader says of damaged data.
+var corrupt = regexp.MustCompile(`(?i)checksum does not match|data ?loss|corrupt`)
 
 // shapeMismatch matches EnsureShape's complaint about a restored tensor.
 var shapeMismatch = regexp.MustCompile(`Shape of tensor saver/restore/(.+)/RestoreV2 (\[[^\]]*\]) is not compatible with expected shape (\[[^\]]*\])`)

@@ -23,15 +23,7 @@ func TestSaverNamesTheVariablesHoldingNaNOrInf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := root.Finalize()
-	if err != nil {
-		t.Fatal(Err(root))
-	}
-	sess, err := NewSession(g, SessionConfig{CPUOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := newTestSession(t, root)
 	if _, err := sess.Run(nil, nil, InitOps(vars.All())); err != nil {
 		t.Fatal(err)
 	}

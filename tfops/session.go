@@ -16,6 +16,20 @@ type SessionConfig struct {
 	CPUOnly        bool // hide any GPU
 }
 
+// MaxThreads bounds the thread flags: TensorFlow starts every thread of its
+// pools at once, each with its own stack, so a typo such as 100000 would take
+// minutes and gigabytes before the first step instead of failing.
+const MaxThreads = 1024
+
+// CheckThreads validates a thread-count flag: 0 (TensorFlow picks, one per
+// core) up to MaxThreads.
+func CheckThreads(flag string, n int) error {
+	if n < 0 || n > MaxThreads {
+		return fmt.Errorf("%s %d: must be 0 (one per core) up to %d", flag, n, MaxThreads)
+	}
+	return nil
+}
+
 // NewSession starts a session on g. Ops placed on a device without a kernel for
 // them fall back to the CPU (soft placement), as in Keras.
 func NewSession(g *tf.Graph, cfg SessionConfig) (*tf.Session, error) {
@@ -32,6 +46,12 @@ func NewSession(g *tf.Graph, cfg SessionConfig) (*tf.Session, error) {
 
 // options encodes cfg as the session options the C API takes.
 func (cfg SessionConfig) options() (*tf.SessionOptions, error) {
+	if err := CheckThreads("intra-op threads", cfg.IntraOpThreads); err != nil {
+		return nil, err
+	}
+	if err := CheckThreads("inter-op threads", cfg.InterOpThreads); err != nil {
+		return nil, err
+	}
 	config := &corepb.ConfigProto{
 		IntraOpParallelismThreads: int32(cfg.IntraOpThreads),
 		InterOpParallelismThreads: int32(cfg.InterOpThreads),

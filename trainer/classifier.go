@@ -54,6 +54,9 @@ func TrainClassifier(ctx context.Context, cfg ClassifierConfig, stdout io.Writer
 	if cfg.Steps < 1 || cfg.Batch < 1 {
 		return quality.Info{}, fmt.Errorf("--classifier-steps %d: must be at least 1 (batch %d)", cfg.Steps, cfg.Batch)
 	}
+	if err := tfops.CheckThreads("--threads", cfg.Threads); err != nil {
+		return quality.Info{}, err
+	}
 	replace, err := checkClassifierTarget(cfg.Dir, cfg.Force)
 	if err != nil {
 		return quality.Info{}, err
@@ -190,7 +193,14 @@ func testAccuracy(sess *tf.Session, g *graphs.ClassifierTraining, test *mnist.Se
 // checkClassifierTarget refuses to overwrite a directory unless force is set
 // and it holds a classifier (or nothing); it reports whether one is replaced.
 func checkClassifierTarget(dir string, force bool) (replace bool, err error) {
-	return checkDirTarget("--classifier", dir, force, quality.InfoFile, "a classifier")
+	if replace, err = checkDirTarget("--classifier", dir, force, quality.InfoFile, "a classifier"); err != nil {
+		return false, err
+	}
+	// Minutes of training must have somewhere to go.
+	if err := checkCreatable(filepath.Dir(filepath.Clean(dir)), true); err != nil {
+		return false, fmt.Errorf("--classifier %s: %w", dir, err)
+	}
+	return replace, nil
 }
 
 // saveClassifier writes the trained network as a SavedModel with info beside

@@ -116,11 +116,11 @@ func (c Config) Validate() error {
 	if c.Subset < 0 {
 		bad("--subset %d: must be 0 (all images) or positive", c.Subset)
 	}
-	if c.Threads < 0 {
-		bad("--threads %d: must be 0 (one per core) or positive", c.Threads)
+	if err := tfops.CheckThreads("--threads", c.Threads); err != nil {
+		bad("%v", err)
 	}
-	if c.InterOpThreads < 0 {
-		bad("--inter-op-threads %d: must be 0 (one per core) or positive", c.InterOpThreads)
+	if err := tfops.CheckThreads("--inter-op-threads", c.InterOpThreads); err != nil {
+		bad("%v", err)
 	}
 	if _, err := tfops.DeviceName(c.Device); err != nil {
 		bad("--device: %v", err)

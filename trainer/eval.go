@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -100,7 +101,7 @@ func Evaluate(opts EvalOptions, stdout io.Writer) (*EvalResult, error) {
 		jsonPath = EvalJSONPath(opts)
 	}
 	// Before a minute of generating: the figures must have somewhere to go.
-	if err := checkWritable(filepath.Dir(jsonPath)); err != nil {
+	if err := checkCreatable(jsonPath, false); err != nil {
 		return nil, fmt.Errorf("--json %s: %w", jsonPath, err)
 	}
 	clf, err := quality.LoadClassifier(opts.Classifier)
@@ -152,6 +153,9 @@ func Evaluate(opts EvalOptions, stdout io.Writer) (*EvalResult, error) {
 	res.Seconds = time.Since(began).Seconds()
 	res.Written = time.Now().UTC().Format(time.RFC3339)
 	res.JSON = jsonPath
+	if err := os.MkdirAll(filepath.Dir(jsonPath), 0o755); err != nil {
+		return nil, fmt.Errorf("--json %s: %w", jsonPath, err)
+	}
 	if err := writeJSONAtomic(res.JSON, res); err != nil {
 		return nil, fmt.Errorf("--json %w", err)
 	}

@@ -114,6 +114,12 @@ func TestRealDigitsScoreNearTheCeiling(t *testing.T) {
 	}
 	defer ev.Close()
 
+	// A test split of one image has no covariance: a clear refusal, not
+	// a failed eigendecomposition.
+	if _, err := quality.NewEvaluator(clf, test.Subset(1)); err == nil || !strings.Contains(err.Error(), "test split has 1 image(s)") {
+		t.Errorf("an evaluator on 1 test image: %v, want a refusal naming the test split", err)
+	}
+
 	// The test set against itself: identical features, distance 0 up to
 	// the rounding of a float64 eigendecomposition of 128x128 covariances
 	// (seen as large as 1e-6 either side of zero).

@@ -44,6 +44,12 @@ func checkLogFree(cfg Config) error {
 	if len(files) > 0 {
 		return fmt.Errorf("TensorBoard log %s already holds another run's events; choose another --logdir or --out", dir)
 	}
+	// Made now, before run.json marks the directory as holding a run: a log
+	// directory that cannot be made must not leave a run that cannot be
+	// resumed (it has no checkpoint) nor started again (it has run.json).
+	if err := checkWritable(dir); err != nil {
+		return fmt.Errorf("TensorBoard log: %w", err)
+	}
 	return nil
 }
 

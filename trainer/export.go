@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/mnistgan/mnistgan/graphs"
+	"github.com/mnistgan/mnistgan/quality"
 	"github.com/mnistgan/mnistgan/tfops"
 )
 
@@ -69,23 +70,37 @@ func checkDirTarget(flag, dir string, force bool, marker, what string) (replace 
 		return false, fmt.Errorf("%s %s is a file; give a directory path", flag, dir)
 	}
 	_, markerErr := os.Stat(filepath.Join(dir, marker))
-	if !force {
-		if markerErr == nil {
-			return false, fmt.Errorf("%s %s already holds %s; add --force to replace it, or choose another directory", flag, dir, what)
-		}
-		return false, fmt.Errorf("%s %s already exists; choose another directory", flag, dir)
-	}
-	if markerErr == nil {
-		return true, nil
-	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return false, fmt.Errorf("%s %s: %w", flag, dir, err)
 	}
-	if len(entries) > 0 {
+	if !force {
+		if markerErr == nil {
+			return false, fmt.Errorf("%s %s already holds %s; add --force to replace it, or choose another directory", flag, dir, what)
+		}
+		if len(entries) == 0 {
+			return false, fmt.Errorf("%s %s already exists (empty); add --force to use it, or choose another directory", flag, dir)
+		}
+		return false, fmt.Errorf("%s %s already exists; choose another directory", flag, dir)
+	}
+	if markerErr != nil && len(entries) > 0 {
 		return false, fmt.Errorf("%s %s exists and is not %s (no %s); --force replaces only %s or an empty directory, so move it away or choose another directory", flag, dir, what, marker, what)
 	}
+	// Replacing swaps the whole directory: anything of the user's in it
+	// would go too.
+	for _, e := range entries {
+		if !ownedEntries[e.Name()] {
+			return false, fmt.Errorf("%s %s holds %s, which mnistgan did not write; --force would delete it with the old one, so move it away first", flag, dir, e.Name())
+		}
+	}
 	return true, nil
+}
+
+// ownedEntries are the names a model or classifier directory holds: what
+// TensorFlow's SavedModel format puts there, and classifier.json.
+var ownedEntries = map[string]bool{
+	tfops.SavedModelFile: true, "variables": true, "assets": true, "assets.extra": true,
+	"fingerprint.pb": true, quality.InfoFile: true,
 }
 
 // writeDirAtomic builds a directory with write in a hidden temporary

@@ -438,10 +438,27 @@ func TestExportRefusesToOverwriteWhatIsNotAModel(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(other, "cat.jpg")); err != nil {
 		t.Errorf("--force removed what was there: %v", err)
 	}
-	// An empty directory (say, made by hand for the model) may be replaced.
+	// An empty directory (say, made by hand for the model) may be replaced,
+	// with --force, which the refusal without it names.
 	empty := filepath.Join(dir, "empty")
-	os.Mkdir(empty, 0o755)
+	if err := os.Mkdir(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := Export(ckpt, empty, false); err == nil || !strings.Contains(err.Error(), "(empty); add --force") {
+		t.Errorf("export onto an empty directory without --force: %v, want a hint at --force", err)
+	}
 	if err := Export(ckpt, empty, true); err != nil {
 		t.Errorf("--force onto an empty directory: %v", err)
+	}
+	// A model with the user's notes beside it: --force would delete them.
+	notes := filepath.Join(empty, "notes.txt")
+	if err := os.WriteFile(notes, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Export(ckpt, empty, true); err == nil || !strings.Contains(err.Error(), "holds notes.txt, which mnistgan did not write") {
+		t.Errorf("--force onto a model with notes.txt in it: %v, want a refusal naming notes.txt", err)
+	}
+	if _, err := os.Stat(notes); err != nil {
+		t.Errorf("--force removed the user's file: %v", err)
 	}
 }

@@ -2,7 +2,9 @@ package trainer
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -12,16 +14,29 @@ import (
 // file or the new one, never half of either. Errors name path, not the
 // temporary file, which is gone by then ("write X: no space left on device").
 func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	tmp, err := stageFile(path, data)
 	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp) // best effort: the rename's error is the one to report
 		return fmt.Errorf("write %s: %w", path, plainError(err))
 	}
+	return syncDir(filepath.Dir(path))
+}
+
+// stageFile writes data, synced, to a new temporary file beside path and
+// returns its name, for the caller to rename over path.
+func stageFile(path string, data []byte) (string, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("write %s: %w", path, plainError(err))
+	}
 	name := tmp.Name()
-	fail := func(err error) error {
+	fail := func(err error) (string, error) {
 		tmp.Close()
-		os.Remove(name)
-		return fmt.Errorf("write %s: %w", path, plainError(err))
+		os.Remove(name) // best effort: err is the one to report
+		return "", fmt.Errorf("write %s: %w", path, plainError(err))
 	}
 	// CreateTemp makes the file private; what a run writes is the user's to
 	// share, as any file they create (0644, like the checkpoint's bundle).
@@ -37,11 +52,122 @@ func writeFileAtomic(path string, data []byte) error {
 	if err := tmp.Close(); err != nil {
 		return fail(err)
 	}
-	if err := os.Rename(name, path); err != nil {
-		os.Remove(name)
-		return fmt.Errorf("write %s: %w", path, err)
+	return name, nil
+}
+
+// fileSet writes several files all or nothing: each is staged beside its
+// target, and only once every one is complete are they renamed into place.
+// A failure part-way (a full disk, an unwritable directory) leaves every
+// target as it was and removes the directories the set made.
+type fileSet struct {
+	staged []stagedFile
+	made   []string // directories made for the set, parents first
+}
+
+type stagedFile struct{ tmp, path string }
+
+// add stages data for path, making path's directory if need be.
+func (s *fileSet) add(path string, data []byte) error {
+	if err := s.mkdirAll(filepath.Dir(path)); err != nil {
+		return err
 	}
-	return syncDir(dir)
+	tmp, err := stageFile(path, data)
+	if err != nil {
+		return err
+	}
+	s.staged = append(s.staged, stagedFile{tmp: tmp, path: path})
+	return nil
+}
+
+// mkdirAll is os.MkdirAll that remembers what it made, for discard.
+func (s *fileSet) mkdirAll(dir string) error {
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || filepath.Dir(d) == d {
+			break
+		}
+		missing = append(missing, d)
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := os.Mkdir(missing[i], 0o755); err != nil {
+			return fmt.Errorf("cannot create %s: %w", missing[i], plainError(err))
+		}
+		s.made = append(s.made, missing[i])
+	}
+	return nil
+}
+
+// commit renames every staged file into place.
+func (s *fileSet) commit() error {
+	synced := map[string]bool{}
+	for i, f := range s.staged {
+		if err := os.Rename(f.tmp, f.path); err != nil {
+			s.staged = s.staged[i:]
+			return fmt.Errorf("write %s: %w", f.path, plainError(err))
+		}
+		synced[filepath.Dir(f.path)] = false
+	}
+	s.staged, s.made = nil, nil
+	for dir := range synced {
+		if err := syncDir(dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// discard removes what the set staged and made and has not committed. It is
+// best effort, after a failure that is the error to report.
+func (s *fileSet) discard() {
+	for _, f := range s.staged {
+		os.Remove(f.tmp)
+	}
+	for i := len(s.made) - 1; i >= 0; i-- {
+		os.Remove(s.made[i]) // only if empty: a directory holding anything stays
+	}
+	s.staged, s.made = nil, nil
+}
+
+// checkCreatable fails unless path could be created, as a file or (dir) a
+// directory: it is not the wrong kind of thing already, and the nearest
+// directory that exists on its way is writable. It creates nothing, so a
+// command that checks its outputs first and then fails leaves no trace.
+func checkCreatable(path string, dir bool) error {
+	if st, err := os.Stat(path); err == nil {
+		if st.IsDir() != dir {
+			if dir {
+				return fmt.Errorf("%s is a file, not a directory", path)
+			}
+			return fmt.Errorf("%s is a directory", path)
+		}
+		if !dir {
+			path = filepath.Dir(path)
+		}
+	} else {
+		path = filepath.Dir(path)
+	}
+	for {
+		st, err := os.Stat(path)
+		if err == nil {
+			if !st.IsDir() {
+				return fmt.Errorf("%s is not a directory", path)
+			}
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) || filepath.Dir(path) == path {
+			return fmt.Errorf("cannot use %s: %w", path, plainError(err))
+		}
+		path = filepath.Dir(path)
+	}
+	f, err := os.CreateTemp(path, ".write-check-*")
+	if err != nil {
+		return fmt.Errorf("cannot write in %s: %w", path, plainError(err))
+	}
+	name := f.Name()
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("cannot write in %s: %w", path, err)
+	}
+	return os.Remove(name)
 }
 
 // writeJSONAtomic writes v as indented JSON with writeFileAtomic.

@@ -60,21 +60,8 @@ func Generate(opts GenerateOptions) (*Generated, error) {
 	} else if opts.N < 1 || opts.N > MaxGenerate {
 		return nil, fmt.Errorf("--n %d: draw between 1 and %d digits", opts.N, MaxGenerate)
 	}
-	// Fail on an unwritable destination before the model is loaded.
-	for _, out := range []struct{ flag, path, dir, example string }{
-		{"--out", opts.Out, filepath.Dir(opts.Out), "digits.png"},
-		{"--npy", opts.NPY, filepath.Dir(opts.NPY), "digits.npy"},
-		{"--each", opts.Each, opts.Each, ""},
-	} {
-		if out.path == "" {
-			continue
-		}
-		if st, err := os.Stat(out.path); err == nil && st.IsDir() && out.example != "" {
-			return nil, fmt.Errorf("%s %s is a directory; give a file name, e.g. %s", out.flag, out.path, filepath.Join(out.path, out.example))
-		}
-		if err := os.MkdirAll(out.dir, 0o755); err != nil {
-			return nil, fmt.Errorf("%s %s: cannot create directory %s: %w", out.flag, out.path, out.dir, plainError(err))
-		}
+	if err := checkGenerateTargets(opts); err != nil {
+		return nil, err
 	}
 
 	var model *Model
@@ -98,29 +85,67 @@ func Generate(opts GenerateOptions) (*Generated, error) {
 	return writeGenerated(opts, pixels, len(z))
 }
 
-// writeGenerated writes n images of pixels where opts say.
+// checkGenerateTargets fails on an output that could not be written, before
+// the model is loaded; it creates nothing.
+func checkGenerateTargets(opts GenerateOptions) error {
+	seen := map[string]string{}
+	for _, out := range []struct {
+		flag, path, example string
+		dir                 bool
+	}{
+		{"--out", opts.Out, "digits.png", false},
+		{"--npy", opts.NPY, "digits.npy", false},
+		{"--each", opts.Each, "", true},
+	} {
+		if out.path == "" {
+			continue
+		}
+		if st, err := os.Stat(out.path); err == nil && st.IsDir() && !out.dir {
+			return fmt.Errorf("%s %s is a directory; give a file name, e.g. %s", out.flag, out.path, filepath.Join(out.path, out.example))
+		}
+		if err := checkCreatable(out.path, out.dir); err != nil {
+			return fmt.Errorf("%s %s: %w", out.flag, out.path, err)
+		}
+		abs, err := filepath.Abs(out.path)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", out.flag, out.path, err)
+		}
+		if other, ok := seen[abs]; ok {
+			return fmt.Errorf("%s and %s both name %s; give each output its own path", other, out.flag, out.path)
+		}
+		seen[abs] = out.flag
+	}
+	return nil
+}
+
+// writeGenerated writes n images of pixels where opts say, all or nothing:
+// if one output fails, none is written and no file there before is touched.
 func writeGenerated(opts GenerateOptions, pixels []float32, n int) (*Generated, error) {
 	res := &Generated{N: n}
 	side := mnist.Side
+	var files fileSet
+	defer files.discard()
 	if opts.Out != "" {
 		cols := int(math.Ceil(math.Sqrt(float64(n))))
 		grid, err := GridPNG(pixels, n, side, cols)
 		if err != nil {
 			return nil, err
 		}
-		if err := writeFileAtomic(opts.Out, grid); err != nil {
+		if err := files.add(opts.Out, grid); err != nil {
 			return nil, fmt.Errorf("--out: %w", err)
 		}
 		res.Files = append(res.Files, opts.Out)
 	}
 	if opts.Each != "" {
+		if err := files.mkdirAll(opts.Each); err != nil {
+			return nil, fmt.Errorf("--each: %w", err)
+		}
 		for i := 0; i < n; i++ {
 			img, err := digitPNG(pixels[i*side*side : (i+1)*side*side])
 			if err != nil {
 				return nil, err
 			}
-			path := filepath.Join(opts.Each, fmt.Sprintf("digit-%04d.png", i))
-			if err := writeFileAtomic(path, img); err != nil {
+			if err := files.add(filepath.Join(opts.Each, fmt.Sprintf("digit-%04d.png", i)), img); err != nil {
 				return nil, fmt.Errorf("--each: %w", err)
 			}
 		}
@@ -131,10 +156,13 @@ func writeGenerated(opts GenerateOptions, pixels []float32, n int) (*Generated, 
 		if err != nil {
 			return nil, err
 		}
-		if err := writeFileAtomic(opts.NPY, raw); err != nil {
+		if err := files.add(opts.NPY, raw); err != nil {
 			return nil, fmt.Errorf("--npy: %w", err)
 		}
 		res.Files = append(res.Files, opts.NPY)
+	}
+	if err := files.commit(); err != nil {
+		return nil, err
 	}
 	return res, nil
 }

@@ -84,7 +84,8 @@ func (m *Model) Generate(z [][]float32) ([]float32, error) {
 			return nil, fmt.Errorf("generate with %s: %w", m.description, err)
 		}
 		images, ok := res[0].Value().([][][][]float32)
-		if !ok || len(images) != len(batch) {
+		if shape := res[0].Shape(); !ok || len(shape) != 4 || shape[0] != int64(len(batch)) ||
+			shape[1] != mnist.Side || shape[2] != mnist.Side || shape[3] != 1 {
 			return nil, fmt.Errorf("generate with %s: got %v, want %d images of 28 x 28 x 1", m.description, res[0].Shape(), len(batch))
 		}
 		out = append(out, flatten4(images)...)

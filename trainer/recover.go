@@ -136,5 +136,9 @@ func plainError(err error) error {
 	if errors.As(err, &pe) {
 		return pe.Err
 	}
+	var le *os.LinkError // a rename's: it names the temporary file
+	if errors.As(err, &le) {
+		return le.Err
+	}
 	return err
 }

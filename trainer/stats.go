@@ -1,6 +1,11 @@
 package trainer
 
-import "time"
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
 
 // StepTiming is how long one training step took, and how much of that was
 // spent inside the training step's Session.Run (libtensorflow running kernels);
@@ -21,6 +26,9 @@ type stats struct {
 }
 
 func writeStats(path string, cfg Config, timings []StepTiming) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("--stats %s: %w", path, err)
+	}
 	return writeJSONAtomic(path, stats{
 		Batch: cfg.Batch, Threads: cfg.Threads, Device: cfg.Device,
 		Written: time.Now().UTC().Format(time.RFC3339), Steps: timings,

@@ -67,6 +67,12 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if opts.Stats != "" {
+		// Checked now, not when the run has ended.
+		if err := checkCreatable(opts.Stats, false); err != nil {
+			return nil, fmt.Errorf("--stats %s: %w", opts.Stats, err)
+		}
+	}
 	stdout := opts.Stdout
 	if stdout == nil {
 		stdout = io.Discard
@@ -141,6 +147,9 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 	var realPNG []byte
 	if resumeFrom != nil {
 		if err := gan.Saver.Restore(sess, resumeFrom.VariablesPrefix()); err != nil {
+			if errors.Is(err, tfops.ErrCorruptCheckpoint) {
+				return nil, fmt.Errorf("--resume: %w (something changed %s after it was written; delete it to resume from the checkpoint before it)", err, resumeFrom.Dir)
+			}
 			return nil, fmt.Errorf("--resume: %w (was the checkpoint written by another version of the networks?)", err)
 		}
 		start = resumeFrom.State.Step

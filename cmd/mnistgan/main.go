@@ -105,9 +105,13 @@ func checkLibrary() error {
 
 func versionCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "version",
-		Usage: "print the versions of mnistgan, graft and libtensorflow",
+		Name:         "version",
+		Usage:        "print the versions of mnistgan, graft and libtensorflow",
+		OnUsageError: usageError,
 		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("unexpected argument %q (mnistgan version takes none)", c.Args().First())
+			}
 			w := c.App.Writer
 			for _, v := range versions() {
 				fmt.Fprintf(w, "%-14s %s\n", v[0], v[1])

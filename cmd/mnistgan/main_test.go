@@ -62,11 +62,16 @@ func TestBadInputGetsOneClearLine(t *testing.T) {
 		{[]string{"train", "--device", "tpu", "--out", out("a")}, `unknown device "tpu"`},
 		{[]string{"train", "--lr-d", "-1", "--out", out("a")}, "--lr-d -1"},
 		{[]string{"train", "--histogram-every", "-1", "--out", out("a")}, "--histogram-every -1"},
+		{[]string{"train", "--stats", filepath.Join(file, "x.json"), "--out", out("a")}, "--stats " + filepath.Join(file, "x.json") + ": " + file + " is not a directory"},
+		{[]string{"train", "--threads", "100000", "--out", out("a")}, "--threads 100000: must be 0 (one per core) up to 1024"},
+		{[]string{"train", "--inter-op-threads", "-1", "--out", out("a")}, "--inter-op-threads -1"},
 		{[]string{"train", "--out", out("e"), "--data", data, "--logdir", file}, "--logdir " + file},
 		{[]string{"train", "--no-such-flag"}, "flag provided but not defined"},
 		{[]string{"train", "--steps", "many"}, "invalid value"},
 		{[]string{"train", "stray-argument"}, `unexpected argument "stray-argument"`},
 		{[]string{"no-such-command"}, "no-such-command"},
+		{[]string{"version", "--foo"}, "flag provided but not defined: -foo"},
+		{[]string{"version", "extra"}, `unexpected argument "extra"`},
 		{[]string{"train", "--out", file, "--data", data}, "is a file"},
 		{[]string{"train", "--out", empty, "--resume"}, "no run.json"},
 		{[]string{"train", "--out", out("b"), "--data", empty}, "train-images-idx3-ubyte"},
@@ -127,5 +132,24 @@ func TestTrainThenResumeFromTheCommandLine(t *testing.T) {
 	}
 	if !strings.Contains(out, "resuming "+dir+" from step 2") || !strings.Contains(out, "step 3/3") {
 		t.Errorf("resume output:\n%s", out)
+	}
+}
+
+// A log directory that cannot be made fails before run.json marks --out as
+// holding a run, so the corrected command can use the same --out.
+func TestAnUnmakeableLogDirLeavesOutReusable(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	data := realData(t)
+	args := []string{"train", "--out", dir, "--data", data, "--subset", "256", "--batch", "4", "--steps", "1", "--threads", "1"}
+	// Nothing can create a directory in /proc, not even root.
+	code, _, errOut := mnistgan(t, append(args, "--logdir", "/proc/mnistgan-logs")...)
+	if code == 0 || !strings.Contains(errOut, "TensorBoard log: cannot create /proc/mnistgan-logs/run") {
+		t.Fatalf("exit %d, stderr %q; want a failure naming the log directory", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "run.json")); err == nil {
+		t.Errorf("the failed start left run.json, so --out holds a run that cannot be resumed")
+	}
+	if code, _, errOut := mnistgan(t, args...); code != 0 {
+		t.Errorf("the corrected command: exit %d, %s", code, errOut)
 	}
 }

@@ -434,3 +434,37 @@ func TestAReadOnlyOutIsRefused(t *testing.T) {
 	code, _, errOut := mnistgan(t, "train", "--out", out, "--data", smallData(t), "--subset", "256", "--batch", "4", "--steps", "1")
 	assertOneLine(t, code, errOut, "--out "+out+": cannot create the run directory: mkdir "+out+": read-only file system")
 }
+
+func TestResumingADamagedCheckpointSaysHowToUseTheOneBefore(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	trainOneStep(t, dir, "--steps", "2", "--checkpoint-every", "1")
+	newest, err := trainer.LatestCheckpoint(dir)
+	if err != nil || newest.State.Step != 2 {
+		t.Fatalf("latest checkpoint: step %d, %v; want 2", newest.State.Step, err)
+	}
+	// Flip bytes in the middle of the weights: the bundle's checksums fail.
+	data := newest.VariablesPrefix() + ".data-00000-of-00001"
+	raw, err := os.ReadFile(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(raw) / 2; i < len(raw)/2+64; i++ {
+		raw[i] ^= 0xff
+	}
+	if err := os.WriteFile(data, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := mnistgan(t, "train", "--out", dir, "--resume", "--steps", "3")
+	assertOneLine(t, code, errOut, "the checkpoint's files are damaged")
+	if !strings.Contains(errOut, "delete it to resume from the checkpoint before it") || strings.Contains(errOut, "another version") {
+		t.Errorf("stderr %q: want the way out (delete it), not a guess at another architecture", errOut)
+	}
+	// Doing what it says resumes from step 1.
+	if err := os.RemoveAll(newest.Dir); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := mnistgan(t, "train", "--out", dir, "--resume", "--steps", "3")
+	if code != 0 || !strings.Contains(out, "from step 1") {
+		t.Errorf("resume after deleting the damaged checkpoint: exit %d, %q, stdout:\n%s", code, errOut, out)
+	}
+}
