@@ -166,7 +166,22 @@ func TestLocatePrefersMNISTGAN_DATA(t *testing.T) {
 	if err != nil || got != dir {
 		t.Errorf("Locate() = %q, %v; want %q", got, err, dir)
 	}
-	t.Setenv("MNISTGAN_DATA", t.TempDir())
+	// A MNISTGAN_DATA without the files is an error naming it, even with
+	// data elsewhere (here in the working directory's data/mnist).
+	empty := t.TempDir()
+	t.Setenv("MNISTGAN_DATA", empty)
+	work := t.TempDir()
+	t.Chdir(work)
+	if err := os.MkdirAll(filepath.Join(work, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(dir, filepath.Join(work, "data", "mnist")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Locate(); err == nil || !strings.Contains(err.Error(), "MNISTGAN_DATA="+empty) {
+		t.Errorf("Locate() with an empty MNISTGAN_DATA: %v, want an error naming it", err)
+	}
+	t.Setenv("MNISTGAN_DATA", "")
 	t.Setenv("GOMODCACHE", t.TempDir())
 	t.Chdir(t.TempDir())
 	if _, err := Locate(); err == nil || !strings.Contains(err.Error(), "--data") {

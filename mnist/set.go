@@ -89,7 +89,7 @@ func findFile(dir, base string) (string, error) {
 		if st, err := os.Stat(path); err == nil && !st.IsDir() {
 			return path, nil
 		} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return "", fmt.Errorf("stat %s: %w", path, err)
+			return "", err // an *fs.PathError: "stat PATH: not a directory"
 		}
 	}
 	return "", fmt.Errorf("no %s or %s.gz in %s; --data must name a directory holding the four MNIST idx files", base, base, dir)
@@ -102,11 +102,15 @@ const gomnistModule = "github.com/petar/!go!m!n!i!s!t@v0.0.0-20150320212226-2fbe
 // working directory, then data/mnist beside the executable's bin/ directory, then
 // the GoMNIST module in the Go module cache. The error lists every place tried.
 func Locate() (string, error) {
-	var candidates []string
+	// A directory the user names is the one used, or the error: falling
+	// back to another copy would hide their mistake.
 	if dir := os.Getenv("MNISTGAN_DATA"); dir != "" {
-		candidates = append(candidates, dir)
+		if _, err := findFile(dir, string(Train)+"-images-idx3-ubyte"); err != nil {
+			return "", fmt.Errorf("MNISTGAN_DATA=%s: %w", dir, err)
+		}
+		return dir, nil
 	}
-	candidates = append(candidates, filepath.Join("data", "mnist"))
+	candidates := []string{filepath.Join("data", "mnist")}
 	if exe, err := os.Executable(); err == nil {
 		candidates = append(candidates, filepath.Join(filepath.Dir(exe), "..", "data", "mnist"))
 	}

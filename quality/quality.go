@@ -86,6 +86,12 @@ func LoadClassifier(dir string) (*Classifier, error) {
 	if err := json.Unmarshal(data, &info); err != nil {
 		return nil, fmt.Errorf("classifier %s: %s is not valid JSON (%v); train it again with mnistgan eval --train-classifier --force", dir, InfoFile, err)
 	}
+	// The held-out ceiling depends on these: the images the classifier
+	// learnt from must be known, and its accuracy a real one.
+	if !(info.TestAccuracy > 0 && info.TestAccuracy <= 1) || info.TrainImages < 1 || info.TestImages < 1 {
+		return nil, fmt.Errorf("classifier %s: %s records test accuracy %g on %d test images after training on %d, which no trained classifier has; train it again with mnistgan eval --train-classifier --force",
+			dir, InfoFile, info.TestAccuracy, info.TestImages, info.TrainImages)
+	}
 	sm, err := tfops.LoadSavedModel(dir, tfops.SessionConfig{CPUOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("classifier %w; train it again with mnistgan eval --train-classifier --force", err)
@@ -118,7 +124,7 @@ func checkTensors(c *Classifier) error {
 	} {
 		got := tfops.Shape(want.t)
 		if want.t.DataType() != tf.Float || tfops.FormatShape(got) != tfops.FormatShape(want.dims) {
-			return fmt.Errorf("its %s tensor is %v %s, want float32 %s", want.name, want.t.DataType(), tfops.FormatShape(got), tfops.FormatShape(want.dims))
+			return fmt.Errorf("its %s tensor is %s %s, want float %s", want.name, tfops.DTypeName(want.t.DataType()), tfops.FormatShape(got), tfops.FormatShape(want.dims))
 		}
 	}
 	return nil

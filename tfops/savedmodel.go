@@ -307,3 +307,9 @@ func syncPath(path string) error {
 	}
 	return nil
 }
+
+// DTypeName names a tensor type as TensorFlow does, without its "DT_":
+// "float" (float32), "double", "int64", ...
+func DTypeName(dt tf.DataType) string {
+	return strings.ToLower(strings.TrimPrefix(typespb.DataType(dt).String(), "DT_"))
+}

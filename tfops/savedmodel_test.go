@@ -116,3 +116,11 @@ func TestLoadSavedModelRejectsWhatIsNotOne(t *testing.T) {
 		}
 	}
 }
+
+func TestDTypeNameIsTensorFlowsName(t *testing.T) {
+	for dt, want := range map[tf.DataType]string{tf.Float: "float", tf.Double: "double", tf.Int64: "int64", tf.Uint8: "uint8"} {
+		if got := DTypeName(dt); got != want {
+			t.Errorf("DTypeName(%d) = %q, want %q", dt, got, want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -241,6 +242,13 @@ func OpenCheckpoint(dir string) (Checkpoint, error) {
 	var st State
 	if err := readJSON(filepath.Join(dir, stateFile), &st); err != nil {
 		return Checkpoint{}, fmt.Errorf("checkpoint %s: %w", dir, err)
+	}
+	if st.Step < 1 {
+		return Checkpoint{}, fmt.Errorf("checkpoint %s: %s says step %d; a checkpoint is written after step 1 or later", dir, stateFile, st.Step)
+	}
+	// The name is the step, as written; a copy under another name is fine.
+	if n, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(dir), ckptPrefix)); err == nil && strings.HasPrefix(filepath.Base(dir), ckptPrefix) && n != st.Step {
+		return Checkpoint{}, fmt.Errorf("checkpoint %s: %s says step %d, but the checkpoint is named for step %d (was it edited?)", dir, stateFile, st.Step, n)
 	}
 	for _, f := range bundleFiles {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {

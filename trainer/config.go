@@ -84,7 +84,7 @@ func (c Config) Validate() error {
 		// Any finite positive rate is accepted, however large: too large a
 		// rate is a divergence the run detects and reports (NaN losses),
 		// not a typo to guess at.
-		if !(lr.v > 0 && lr.v <= math.MaxFloat32) {
+		if !(lr.v > 0 && lr.v <= math.MaxFloat32 && float32(lr.v) > 0) {
 			bad("%s %g: a learning rate must be a positive float32 (the seed uses 2e-4 and 1e-4)", lr.name, lr.v)
 		}
 	}

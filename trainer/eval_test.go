@@ -95,6 +95,23 @@ func TestTheClassifierIsRightAbout99PercentOfTheTime(t *testing.T) {
 	if clf.Info.TestAccuracy != info.TestAccuracy {
 		t.Errorf("classifier.json says %v, training measured %v", clf.Info.TestAccuracy, info.TestAccuracy)
 	}
+
+	// A classifier.json that no training wrote is refused at load.
+	copyDir := filepath.Join(t.TempDir(), "classifier")
+	if err := os.CopyFS(copyDir, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	for _, record := range []string{`null`, `{"test_accuracy": 0.99, "test_images": 10000, "train_images": -5}`, `{"test_accuracy": 7, "test_images": 10000, "train_images": 50000}`} {
+		if err := os.WriteFile(filepath.Join(copyDir, quality.InfoFile), []byte(record), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if c, err := quality.LoadClassifier(copyDir); err == nil || !strings.Contains(err.Error(), "which no trained classifier has") {
+			if c != nil {
+				c.Close()
+			}
+			t.Errorf("classifier.json %s: %v, want a refusal", record, err)
+		}
+	}
 }
 
 func TestRealDigitsScoreNearTheCeiling(t *testing.T) {

@@ -145,6 +145,11 @@ func ReadNoise(path string, dim int) ([][]float32, error) {
 	if len(shape) != 2 || shape[1] != dim || shape[0] == 0 {
 		return nil, fmt.Errorf("%s holds an array of shape %v; the generator takes noise of shape [N, %d] with N >= 1", path, shape, dim)
 	}
+	for i, v := range values {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, fmt.Errorf("%s: value %d of noise vector %d is %g; noise must be finite (the generator is trained on [-1, 1])", path, i%dim, i/dim, v)
+		}
+	}
 	z := make([][]float32, shape[0])
 	for i := range z {
 		z[i] = values[i*dim : (i+1)*dim]

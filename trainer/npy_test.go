@@ -73,4 +73,18 @@ func TestReadNPYRejectsOtherFiles(t *testing.T) {
 	if z, err := ReadNoise(path, 100); err != nil || len(z) != 2 || len(z[1]) != 100 {
 		t.Errorf("noise of shape 2 x 100: %d vectors, %v", len(z), err)
 	}
+	for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(-1))} {
+		values := make([]float32, 200)
+		values[107] = bad
+		raw, err := encodeNPY([]int{2, 100}, values)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ReadNoise(path, 100); err == nil || !strings.Contains(err.Error(), "value 7 of noise vector 1 is") {
+			t.Errorf("noise holding %g: %v, want an error naming the value", bad, err)
+		}
+	}
 }

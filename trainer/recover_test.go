@@ -173,3 +173,25 @@ func checkpointBytes(t *testing.T, cfg Config, dir string) map[string][]byte {
 	}
 	return out
 }
+
+func TestACheckpointWhoseStateWasEditedIsRefused(t *testing.T) {
+	ck := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		step int
+		want string
+	}{
+		{"ckpt-00000003", -3, "says step -3; a checkpoint is written after step 1 or later"},
+		{"ckpt-00000004", 999, "says step 999, but the checkpoint is named for step 4"},
+	} {
+		fakeCheckpoint(t, ck, tc.name, tc.step)
+		if _, err := OpenCheckpoint(filepath.Join(ck, tc.name)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s with step %d: %v, want an error saying %q", tc.name, tc.step, err, tc.want)
+		}
+	}
+	// A copy under a name of the user's keeps its step.
+	fakeCheckpoint(t, ck, "best", 7)
+	if c, err := OpenCheckpoint(filepath.Join(ck, "best")); err != nil || c.State.Step != 7 {
+		t.Errorf("a checkpoint named best: step %d, %v; want 7", c.State.Step, err)
+	}
+}

@@ -82,6 +82,19 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 		return nil, err
 	}
 	defer unlock()
+	if resumeFrom != nil && resumeFrom.State.Step > cfg.Steps {
+		return nil, fmt.Errorf("--steps %d: the run in %s is at step %d already; give a larger --steps to train it on", cfg.Steps, cfg.Out, resumeFrom.State.Step)
+	}
+	if resumeFrom != nil && resumeFrom.State.Step == cfg.Steps {
+		// A finished run (or one killed after its last checkpoint): nothing
+		// to train, and nothing to add to its log.
+		fmt.Fprintf(stdout, "the run in %s is at step %d of %d already: nothing to train (give a larger --steps to train it on)\n", cfg.Out, cfg.Steps, cfg.Steps)
+		res := &Result{Step: cfg.Steps, Checkpoint: *resumeFrom, LogDir: cfg.EventsDir()}
+		if _, err := os.Stat(gridPath(cfg.Out, cfg.Steps)); err == nil {
+			res.LastGrid = gridPath(cfg.Out, cfg.Steps)
+		}
+		return res, nil
+	}
 
 	dataDir := cfg.Data
 	if dataDir == "" {
@@ -101,6 +114,9 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 		}
 	}
 	full := set
+	if cfg.Subset > set.Count {
+		return nil, fmt.Errorf("--subset %d is more than the %d training images in %s; use at most %d, or 0 for all", cfg.Subset, set.Count, dataDir, set.Count)
+	}
 	set = set.Subset(cfg.Subset)
 	if cfg.Batch > set.Count {
 		return nil, fmt.Errorf("--batch %d is larger than the %d training images; use a smaller --batch", cfg.Batch, set.Count)
@@ -286,6 +302,11 @@ func writeRealGrid(runDir string, set *mnist.Set) ([]byte, error) {
 	return png, writeFileAtomic(filepath.Join(runDir, samplesDir, "real.png"), png)
 }
 
+// gridPath is where the sample grid of step goes.
+func gridPath(runDir string, step int) string {
+	return filepath.Join(runDir, samplesDir, fmt.Sprintf("step-%08d.png", step))
+}
+
 // loop is one training run in progress.
 type loop struct {
 	cfg  Config
@@ -413,7 +434,7 @@ func (t *loop) sampleGrid(step int) error {
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(t.cfg.Out, samplesDir, fmt.Sprintf("step-%08d.png", step))
+	path := gridPath(t.cfg.Out, step)
 	if err := writeFileAtomic(path, png); err != nil {
 		return err
 	}

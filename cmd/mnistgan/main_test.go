@@ -61,6 +61,8 @@ func TestBadInputGetsOneClearLine(t *testing.T) {
 		{[]string{"train", "--optimizer", "sgd", "--out", out("a")}, `unknown optimizer "sgd"`},
 		{[]string{"train", "--device", "tpu", "--out", out("a")}, `unknown device "tpu"`},
 		{[]string{"train", "--lr-d", "-1", "--out", out("a")}, "--lr-d -1"},
+		{[]string{"train", "--lr-g", "1e-46", "--out", out("a")}, "--lr-g 1e-46: a learning rate must be a positive float32"},
+		{[]string{"train", "--out", out("f"), "--data", data, "--subset", "70000"}, "--subset 70000 is more than the 60000 training images"},
 		{[]string{"train", "--histogram-every", "-1", "--out", out("a")}, "--histogram-every -1"},
 		{[]string{"train", "--stats", filepath.Join(file, "x.json"), "--out", out("a")}, "--stats " + filepath.Join(file, "x.json") + ": " + file + " is not a directory"},
 		{[]string{"train", "--threads", "100000", "--out", out("a")}, "--threads 100000: must be 0 (one per core) up to 1024"},
@@ -132,6 +134,20 @@ func TestTrainThenResumeFromTheCommandLine(t *testing.T) {
 	}
 	if !strings.Contains(out, "resuming "+dir+" from step 2") || !strings.Contains(out, "step 3/3") {
 		t.Errorf("resume output:\n%s", out)
+	}
+	// A finished run resumed has nothing to train: it says so and adds
+	// nothing to the log; asked for fewer steps than it has, it refuses.
+	events, _ := filepath.Glob(filepath.Join(dir, "logs", "events.out.tfevents.*"))
+	code, out, errOut = mnistgan(t, "train", "--out", dir, "--resume", "--steps", "3")
+	if code != 0 || !strings.Contains(out, "at step 3 of 3 already: nothing to train") || !strings.Contains(out, "samples "+filepath.Join(dir, "samples", "step-00000003.png")) {
+		t.Errorf("resume of a finished run: exit %d, %q, stdout:\n%s", code, errOut, out)
+	}
+	if again, _ := filepath.Glob(filepath.Join(dir, "logs", "events.out.tfevents.*")); len(again) != len(events) {
+		t.Errorf("resume of a finished run: %d event files, before %d", len(again), len(events))
+	}
+	code, _, errOut = mnistgan(t, "train", "--out", dir, "--resume", "--steps", "2")
+	if code == 0 || !strings.Contains(errOut, "--steps 2: the run in "+dir+" is at step 3 already") {
+		t.Errorf("resume with fewer steps: exit %d, %q", code, errOut)
 	}
 }
 

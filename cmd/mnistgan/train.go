@@ -100,7 +100,11 @@ func train(c *cli.Context) error {
 	if err != nil {
 		return withAdvice(err, cfg)
 	}
-	fmt.Fprintf(c.App.Writer, "done: %d steps; samples %s, checkpoint %s\n", res.Step, res.LastGrid, res.Checkpoint.Dir)
+	samples := res.LastGrid
+	if samples == "" {
+		samples = "none this session"
+	}
+	fmt.Fprintf(c.App.Writer, "done: %d steps; samples %s, checkpoint %s\n", res.Step, samples, res.Checkpoint.Dir)
 	return nil
 }
 
