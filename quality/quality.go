@@ -130,6 +130,19 @@ func checkTensors(c *Classifier) error {
 	return nil
 }
 
+// CheckHeldOut fails unless train's last HeldOut images are digits c never
+// saw: those after the ones it learnt from. With another --data they could
+// be digits it has seen, or too few.
+func (c *Classifier) CheckHeldOut(train *mnist.Set) error {
+	if train.Count < HeldOut {
+		return fmt.Errorf("the training split has %d images; the held-out ceiling needs its last %d", train.Count, HeldOut)
+	}
+	if learnt := c.Info.TrainImages; learnt != train.Count-HeldOut {
+		return fmt.Errorf("the classifier in %s learnt from the first %d training images, so the held-out ceiling needs %d in the training split, not %d; use the --data it was trained on, or train it again", c.Dir, learnt, learnt+HeldOut, train.Count)
+	}
+	return nil
+}
+
 // Close releases the classifier's session.
 func (c *Classifier) Close() error { return c.sess.Close() }
 
@@ -254,13 +267,8 @@ func (e *Evaluator) Score(pixels []float32, n int) (Report, error) {
 // Ceiling scores the held-out real digits: the last HeldOut images of the
 // training split, which the classifier was not trained on.
 func (e *Evaluator) Ceiling(train *mnist.Set) (Report, error) {
-	if train.Count < HeldOut {
-		return Report{}, fmt.Errorf("the training split has %d images; the held-out ceiling needs its last %d", train.Count, HeldOut)
-	}
-	// The held-out digits are those after the ones the classifier learnt from;
-	// with another --data they could be digits it has seen.
-	if learnt := e.clf.Info.TrainImages; learnt != train.Count-HeldOut {
-		return Report{}, fmt.Errorf("the classifier in %s learnt from the first %d training images, so the held-out ceiling needs %d in the training split, not %d; use the --data it was trained on, or train it again", e.clf.Dir, learnt, learnt+HeldOut, train.Count)
+	if err := e.clf.CheckHeldOut(train); err != nil {
+		return Report{}, err
 	}
 	size := train.Rows * train.Cols
 	return e.Score(UnitPixels(train.Pixels[(train.Count-HeldOut)*size:]), HeldOut)

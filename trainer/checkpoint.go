@@ -59,6 +59,9 @@ func rngDescription(seed int64, step int) string {
 type Checkpoint struct {
 	Dir   string
 	State State
+	// PassedOver says why LatestCheckpoint skipped newer checkpoints, one
+	// line each (damage from outside: a run never names a partial one).
+	PassedOver []string
 }
 
 // VariablesPrefix is the tensor-bundle prefix of the checkpoint's variables.
@@ -228,10 +231,14 @@ func LatestCheckpoint(runDir string) (Checkpoint, error) {
 		}
 		return Checkpoint{}, err
 	}
+	var passed []string
 	for i := len(names) - 1; i >= 0; i-- {
-		if c, err := OpenCheckpoint(filepath.Join(dir, names[i])); err == nil {
+		c, err := OpenCheckpoint(filepath.Join(dir, names[i]))
+		if err == nil {
+			c.PassedOver = passed
 			return c, nil
 		}
+		passed = append(passed, err.Error())
 	}
 	return Checkpoint{}, fmt.Errorf("%w in %s", ErrNoCheckpoint, runDir)
 }

@@ -97,10 +97,13 @@ func (c Config) Validate() error {
 	for _, every := range []struct {
 		name string
 		v    int
-	}{{"--sample-every", c.SampleEvery}, {"--checkpoint-every", c.CheckpointEvery}, {"--log-every", c.LogEvery}, {"--histogram-every", c.HistogramEvery}, {"--eval-every", c.EvalEvery}} {
+	}{{"--sample-every", c.SampleEvery}, {"--checkpoint-every", c.CheckpointEvery}, {"--histogram-every", c.HistogramEvery}, {"--eval-every", c.EvalEvery}} {
 		if every.v < 0 {
 			bad("%s %d: must be 0 (never) or positive", every.name, every.v)
 		}
+	}
+	if c.LogEvery < 1 {
+		bad("--log-every %d: must be at least 1 (the scalars are what TensorBoard plots)", c.LogEvery)
 	}
 	if c.EvalEvery > 0 {
 		if err := CheckEvalN("--eval-n", c.EvalN); err != nil {

@@ -126,6 +126,9 @@ func Evaluate(opts EvalOptions, stdout io.Writer) (*EvalResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := clf.CheckHeldOut(train); err != nil { // before a minute of generating
+		return nil, err
+	}
 	ev, err := quality.NewEvaluator(clf, test)
 	if err != nil {
 		return nil, err

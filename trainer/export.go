@@ -88,19 +88,50 @@ func checkDirTarget(flag, dir string, force bool, marker, what string) (replace 
 	}
 	// Replacing swaps the whole directory: anything of the user's in it
 	// would go too.
-	for _, e := range entries {
-		if !ownedEntries[e.Name()] {
-			return false, fmt.Errorf("%s %s holds %s, which mnistgan did not write; --force would delete it with the old one, so move it away first", flag, dir, e.Name())
-		}
+	if other := foreignFile(dir); other != "" {
+		return false, fmt.Errorf("%s %s holds %s, which mnistgan did not write; --force would delete it with the old one, so move it away first", flag, dir, other)
 	}
 	return true, nil
 }
 
-// ownedEntries are the names a model or classifier directory holds: what
-// TensorFlow's SavedModel format puts there, and classifier.json.
-var ownedEntries = map[string]bool{
-	tfops.SavedModelFile: true, "variables": true, "assets": true, "assets.extra": true,
-	"fingerprint.pb": true, quality.InfoFile: true,
+// foreignFile names the first thing in the model or classifier directory dir
+// that mnistgan does not write there, or returns "".
+func foreignFile(dir string) string {
+	var found string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil || rel == "." {
+			return err
+		}
+		if !ownedPath(filepath.ToSlash(rel), d.IsDir()) {
+			found = rel
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	if err != nil && found == "" {
+		return fmt.Sprintf("something unreadable (%v)", plainError(err))
+	}
+	return found
+}
+
+// ownedPath says whether rel, inside a model or classifier directory, is one
+// of the files mnistgan writes: the SavedModel's graph and variables, and
+// classifier.json.
+func ownedPath(rel string, isDir bool) bool {
+	switch {
+	case rel == tfops.SavedModelFile, rel == quality.InfoFile, rel == "fingerprint.pb":
+		return !isDir
+	case rel == "variables":
+		return isDir
+	case strings.HasPrefix(rel, "variables/") && !isDir:
+		name := strings.TrimPrefix(rel, "variables/")
+		return name == "variables.index" || (strings.HasPrefix(name, "variables.data-") && !strings.Contains(name, "/"))
+	}
+	return false
 }
 
 // writeDirAtomic builds a directory with write in a hidden temporary

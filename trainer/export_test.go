@@ -461,4 +461,11 @@ func TestExportRefusesToOverwriteWhatIsNotAModel(t *testing.T) {
 	if _, err := os.Stat(notes); err != nil {
 		t.Errorf("--force removed the user's file: %v", err)
 	}
+	// ...and deeper down, among the variables.
+	if err := os.Rename(notes, filepath.Join(empty, "variables", "notes.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if err := Export(ckpt, empty, true); err == nil || !strings.Contains(err.Error(), "holds variables/notes.txt") {
+		t.Errorf("--force onto a model with variables/notes.txt in it: %v, want a refusal naming it", err)
+	}
 }

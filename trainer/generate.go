@@ -89,6 +89,7 @@ func Generate(opts GenerateOptions) (*Generated, error) {
 // the model is loaded; it creates nothing.
 func checkGenerateTargets(opts GenerateOptions) error {
 	seen := map[string]string{}
+	var existing []namedInfo
 	for _, out := range []struct {
 		flag, path, example string
 		dir                 bool
@@ -114,8 +115,22 @@ func checkGenerateTargets(opts GenerateOptions) error {
 			return fmt.Errorf("%s and %s both name %s; give each output its own path", other, out.flag, out.path)
 		}
 		seen[abs] = out.flag
+		// The same file under two names (a link to it) is one path too.
+		if st, err := os.Stat(out.path); err == nil {
+			for _, e := range existing {
+				if os.SameFile(st, e.info) {
+					return fmt.Errorf("%s %s and %s %s are the same file; give each output its own path", e.flag, e.path, out.flag, out.path)
+				}
+			}
+			existing = append(existing, namedInfo{out.flag, out.path, st})
+		}
 	}
 	return nil
+}
+
+type namedInfo struct {
+	flag, path string
+	info       os.FileInfo
 }
 
 // writeGenerated writes n images of pixels where opts say, all or nothing:

@@ -20,6 +20,10 @@ func TestGenerateChecksEveryOutputBeforeWritingAny(t *testing.T) {
 	if err := os.WriteFile(keep, []byte("precious"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	link := filepath.Join(dir, "link.npy")
+	if err := os.Symlink(keep, link); err != nil {
+		t.Fatal(err)
+	}
 	newDir := filepath.Join(dir, "new")
 	for _, tc := range []struct {
 		name string
@@ -29,6 +33,7 @@ func TestGenerateChecksEveryOutputBeforeWritingAny(t *testing.T) {
 		// Nothing can create a file in /proc, not even root.
 		{"an unwritable --npy", GenerateOptions{Out: keep, Each: filepath.Join(newDir, "each"), NPY: "/proc/digits.npy"}, "--npy /proc/digits.npy: cannot write in /proc"},
 		{"one path twice", GenerateOptions{Out: keep, NPY: keep}, "--out and --npy both name " + keep},
+		{"one file by two names", GenerateOptions{Out: keep, NPY: link}, "--out " + keep + " and --npy " + link + " are the same file"},
 		{"--each a file", GenerateOptions{Out: filepath.Join(newDir, "x.png"), Each: keep}, "--each " + keep + ": " + keep + " is a file"},
 	} {
 		tc.opts.Checkpoint, tc.opts.N, tc.opts.Seed = &ckpt, 4, 1

@@ -108,6 +108,8 @@ func TestLatestCheckpointIsTheNewestCompleteOne(t *testing.T) {
 	os.Remove(filepath.Join(ck, "ckpt-00000004", bundleFiles[1]))
 	if c, err := LatestCheckpoint(run); err != nil || c.State.Step != 2 {
 		t.Errorf("LatestCheckpoint with ckpt-4 incomplete: step %d, %v; want 2", c.State.Step, err)
+	} else if len(c.PassedOver) != 1 || !strings.Contains(c.PassedOver[0], "ckpt-00000004 is incomplete") {
+		t.Errorf("LatestCheckpoint with ckpt-4 incomplete says it passed over %q, want ckpt-00000004 and why", c.PassedOver)
 	}
 	os.Remove(filepath.Join(ck, "ckpt-00000002", stateFile))
 	if _, err := LatestCheckpoint(run); !errors.Is(err, ErrNoCheckpoint) {

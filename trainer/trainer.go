@@ -67,6 +67,46 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if opts.Resume {
+		return train(ctx, cfg, opts, new(bool))
+	}
+	// A new run that fails before run.json records it (bad data, an
+	// unmakeable log directory, a missing GPU) takes back the directories
+	// and lock file it made, so it leaves nothing behind.
+	made := missingPaths(cfg.Out, filepath.Join(cfg.Out, samplesDir), filepath.Join(cfg.Out, lockFile), cfg.EventsDir())
+	var recorded bool
+	res, err := train(ctx, cfg, opts, &recorded)
+	if err != nil && !recorded {
+		for i := len(made) - 1; i >= 0; i-- {
+			os.Remove(made[i]) // best effort, and only empty directories: err is the one to report
+		}
+	}
+	return res, err
+}
+
+// missingPaths returns those of paths (and of their parents) that do not
+// exist, parents first.
+func missingPaths(paths ...string) []string {
+	var missing []string
+	seen := map[string]bool{}
+	for _, path := range paths {
+		var chain []string
+		for p := filepath.Clean(path); !seen[p]; p = filepath.Dir(p) {
+			seen[p] = true
+			if _, err := os.Lstat(p); err == nil || filepath.Dir(p) == p {
+				break
+			}
+			chain = append(chain, p)
+		}
+		for i := len(chain) - 1; i >= 0; i-- {
+			missing = append(missing, chain[i])
+		}
+	}
+	return missing
+}
+
+// train is Run once cfg is valid; it sets *recorded once run.json is written.
+func train(ctx context.Context, cfg Config, opts Options, recorded *bool) (*Result, error) {
 	if opts.Stats != "" {
 		// Checked now, not when the run has ended.
 		if err := checkCreatable(opts.Stats, false); err != nil {
@@ -175,6 +215,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 		if err := writeJSONAtomic(filepath.Join(cfg.Out, runFile), rec); err != nil {
 			return nil, err
 		}
+		*recorded = true
 		if realPNG, err = writeRealGrid(cfg.Out, set); err != nil {
 			return nil, err
 		}
@@ -253,6 +294,9 @@ func openRunDir(cfg Config, resume bool, stdout io.Writer) (from *Checkpoint, un
 		return nil, unlock, nil
 	}
 	c, err := LatestCheckpoint(cfg.Out)
+	for _, why := range c.PassedOver {
+		fmt.Fprintf(stdout, "passed over a newer checkpoint: %s\n", why)
+	}
 	if err != nil {
 		unlock()
 		if errors.Is(err, ErrNoCheckpoint) {

@@ -36,7 +36,7 @@ func evalCommand() *cli.Command {
 			&cli.Int64Flag{Name: "seed", Value: 1, Usage: "seed of the noise vectors (as mnistgan generate --seed)"},
 			&cli.StringFlag{Name: "json", Usage: "write the figures to `FILE` (default: RUN/eval/ckpt-N.json, or DIR.eval.json for --model)"},
 			&cli.StringFlag{Name: "data", Usage: "directory with the MNIST idx files (default: $MNISTGAN_DATA, data/mnist, or the GoMNIST module)"},
-			&cli.IntFlag{Name: "threads", Usage: "with --train-classifier: TensorFlow threads per kernel (default: one per core)"},
+			&cli.IntFlag{Name: "threads", Usage: "with --train-classifier: TensorFlow threads per kernel, at most 1024", DefaultText: "one per core"},
 		)...),
 		Action: eval,
 	}

@@ -66,6 +66,14 @@ func TestEvalFromTheCommandLine(t *testing.T) {
 		t.Errorf("default JSON: %v", err)
 	}
 
+	// A training split too small for the held-out ceiling, with the real
+	// test split: refused before the digits are generated.
+	small := smallData(t)
+	for _, f := range []string{"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"} {
+		if err := os.Symlink(filepath.Join(data, f), filepath.Join(small, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	bad := []struct {
 		args []string
 		want string
@@ -77,6 +85,7 @@ func TestEvalFromTheCommandLine(t *testing.T) {
 		{[]string{"eval", "--run", run, "--classifier-steps", "9", "--classifier", clf}, "--classifier-steps is about training"},
 		{[]string{"eval", "--train-classifier", "--classifier", "/proc/mnistgan-classifier"}, "--classifier /proc/mnistgan-classifier: cannot write in /proc"},
 		{[]string{"eval", "--run", run, "--classifier", clf, "--data", data, "--json", run}, "--json " + run + ": " + run + " is a directory"},
+		{[]string{"eval", "--run", run, "--classifier", clf, "--data", small}, "the training split has 512 images; the held-out ceiling needs its last 10000"},
 		{[]string{"eval", "--train-classifier", "--threads", "5000", "--classifier", filepath.Join(dir, "new-classifier")}, "--threads 5000: must be 0 (one per core) up to 1024"},
 		{[]string{"eval", "--run", filepath.Join(dir, "nothing"), "--classifier", clf}, "--run"},
 		{[]string{"eval", "--model", dir, "--classifier", clf, "--data", data}, "is not a TensorFlow SavedModel"},
@@ -84,9 +93,12 @@ func TestEvalFromTheCommandLine(t *testing.T) {
 		{[]string{"eval", "--run", run, "--classifier", clf, "--data", data, "--json", filepath.Join(run, "run.json", "x.json")}, "--json"},
 	}
 	for _, b := range bad {
-		code, _, errOut := mnistgan(t, b.args...)
+		code, out, errOut := mnistgan(t, b.args...)
 		if code != 1 || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, b.want) {
 			t.Errorf("%v: exit %d, %q; want one line with %q", b.args, code, errOut, b.want)
+		}
+		if strings.Contains(out, "generated in") {
+			t.Errorf("%v: refused only after generating the digits:\n%s", b.args, out)
 		}
 	}
 }

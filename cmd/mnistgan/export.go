@@ -80,6 +80,9 @@ func checkpointFromFlags(c *cli.Context, alt string) (trainer.Checkpoint, error)
 		if err != nil {
 			return trainer.Checkpoint{}, fmt.Errorf("--run %s: %w; is it a run directory of mnistgan train?", run, err)
 		}
+		for _, why := range ckpt.PassedOver {
+			fmt.Fprintf(c.App.Writer, "--run %s: passed over a newer checkpoint: %s\n", run, why)
+		}
 		return ckpt, nil
 	}
 	return trainer.Checkpoint{}, fmt.Errorf("which model? add --run runs/NAME (its latest checkpoint) or --checkpoint runs/NAME/checkpoints/ckpt-NNNNNNNN%s", alt)

@@ -91,7 +91,7 @@ func TestExportThenGenerateFromTheCommandLine(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("generate %v: exit %d: %s", args, code, errOut)
 		}
-		if !strings.Contains(out, "wrote 6 digits") {
+		if !strings.Contains(out, "wrote 6 digits from ") {
 			t.Errorf("generate output: %s", out)
 		}
 		return readImages(t, npy)
@@ -210,7 +210,7 @@ func TestExportAndGenerateRefuseBadInput(t *testing.T) {
 		{[]string{"generate", "--model", model, "--n", "5000", "--out", png}, "--n 5000"},
 		{[]string{"generate", "--model", model, "--z", file, "--out", png}, "is not a float32 .npy file"},
 		{[]string{"generate", "--model", model, "--z", file, "--seed", "2", "--out", png}, "drop them"},
-		{[]string{"generate", "--model", model, "--out", filepath.Join(file, "x.png")}, "cannot create directory"},
+		{[]string{"generate", "--model", model, "--out", filepath.Join(file, "x.png")}, "a-file is not a directory"},
 		{[]string{"generate", "--model", model, "--out", dir}, "is a directory"},
 		{[]string{"generate", "--checkpoint", badIndex, "--out", png}, "is it a complete checkpoint"},
 	}

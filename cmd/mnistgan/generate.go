@@ -54,7 +54,11 @@ func generate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "wrote %d digits: %s\n", res.N, strings.Join(res.Files, ", "))
+	from := opts.Model
+	if opts.Checkpoint != nil {
+		from = opts.Checkpoint.Dir
+	}
+	fmt.Fprintf(c.App.Writer, "wrote %d digits from %s: %s\n", res.N, from, strings.Join(res.Files, ", "))
 	return nil
 }
 

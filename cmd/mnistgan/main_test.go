@@ -64,6 +64,7 @@ func TestBadInputGetsOneClearLine(t *testing.T) {
 		{[]string{"train", "--lr-g", "1e-46", "--out", out("a")}, "--lr-g 1e-46: a learning rate must be a positive float32"},
 		{[]string{"train", "--out", out("f"), "--data", data, "--subset", "70000"}, "--subset 70000 is more than the 60000 training images"},
 		{[]string{"train", "--histogram-every", "-1", "--out", out("a")}, "--histogram-every -1"},
+		{[]string{"train", "--log-every", "0", "--out", out("a")}, "--log-every 0: must be at least 1"},
 		{[]string{"train", "--stats", filepath.Join(file, "x.json"), "--out", out("a")}, "--stats " + filepath.Join(file, "x.json") + ": " + file + " is not a directory"},
 		{[]string{"train", "--threads", "100000", "--out", out("a")}, "--threads 100000: must be 0 (one per core) up to 1024"},
 		{[]string{"train", "--inter-op-threads", "-1", "--out", out("a")}, "--inter-op-threads -1"},
@@ -79,6 +80,10 @@ func TestBadInputGetsOneClearLine(t *testing.T) {
 		{[]string{"train", "--out", out("b"), "--data", empty}, "train-images-idx3-ubyte"},
 		{[]string{"train", "--out", out("c"), "--data", data, "--subset", "100", "--batch", "200"}, "--batch 200 is larger"},
 		{[]string{"train", "--out", out("d"), "--data", data, "--subset", "100", "--batch", "4", "--device", "gpu"}, "not visible to libtensorflow, which sees only /device:CPU:0"},
+	}
+	before, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -97,6 +102,18 @@ func TestBadInputGetsOneClearLine(t *testing.T) {
 				t.Errorf("stderr shows a panic:\n%s", errOut)
 			}
 		})
+	}
+	// A refused command leaves nothing: no run directory of its --out.
+	after, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before) {
+		var names []string
+		for _, e := range after {
+			names = append(names, e.Name())
+		}
+		t.Errorf("after the refused commands %s holds %v, before only a-file and empty", dir, names)
 	}
 }
 
@@ -162,8 +179,8 @@ func TestAnUnmakeableLogDirLeavesOutReusable(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, "TensorBoard log: cannot create /proc/mnistgan-logs/run") {
 		t.Fatalf("exit %d, stderr %q; want a failure naming the log directory", code, errOut)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "run.json")); err == nil {
-		t.Errorf("the failed start left run.json, so --out holds a run that cannot be resumed")
+	if _, err := os.Stat(dir); err == nil {
+		t.Errorf("the failed start left %s behind", dir)
 	}
 	if code, _, errOut := mnistgan(t, args...); code != 0 {
 		t.Errorf("the corrected command: exit %d, %s", code, errOut)
