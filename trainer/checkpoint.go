@@ -49,6 +49,11 @@ type State struct {
 	// Philox generator keyed on (seed, stream, step), so the state is the step.
 	RNG   string    `json:"rng"`
 	Saved time.Time `json:"saved"`
+	// Bytes are the sizes of the bundle's files as written: a file cut
+	// short later is caught on open, even where TensorFlow, reading only
+	// some of its tensors (generate, export), would not notice. Absent in
+	// checkpoints of earlier versions.
+	Bytes map[string]int64 `json:"bytes,omitempty"`
 }
 
 func rngDescription(seed int64, step int) string {
@@ -116,10 +121,16 @@ func saveCheckpoint(runDir string, sess *tf.Session, saver *tfops.Saver, state S
 	// SaveV2 closes its files but does not sync them: without this a power
 	// cut after the rename below could leave a complete-looking checkpoint of
 	// empty files.
+	state.Bytes = map[string]int64{}
 	for _, f := range bundleFiles {
 		if err := syncFile(filepath.Join(tmp, f)); err != nil {
 			return failWrite(err)
 		}
+		st, err := os.Stat(filepath.Join(tmp, f))
+		if err != nil {
+			return failWrite(err)
+		}
+		state.Bytes[f] = st.Size()
 	}
 	if err := writeJSONAtomic(filepath.Join(tmp, stateFile), state); err != nil {
 		if inner := errors.Unwrap(err); inner != nil {
@@ -258,8 +269,12 @@ func OpenCheckpoint(dir string) (Checkpoint, error) {
 		return Checkpoint{}, fmt.Errorf("checkpoint %s: %s says step %d, but the checkpoint is named for step %d (was it edited?)", dir, stateFile, st.Step, n)
 	}
 	for _, f := range bundleFiles {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+		info, err := os.Stat(filepath.Join(dir, f))
+		if err != nil {
 			return Checkpoint{}, fmt.Errorf("checkpoint %s is incomplete: %w", dir, err)
+		}
+		if want, ok := st.Bytes[f]; ok && info.Size() != want {
+			return Checkpoint{}, fmt.Errorf("checkpoint %s is damaged: %s has %d bytes, %d when it was written", dir, f, info.Size(), want)
 		}
 	}
 	return Checkpoint{Dir: dir, State: st}, nil

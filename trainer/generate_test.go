@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,5 +107,29 @@ func TestGenerateRefusesAModelThatDrawsNoMNISTDigits(t *testing.T) {
 	}
 	if _, err := os.Stat(each); err == nil {
 		t.Errorf("the failed generate left %s", each)
+	}
+}
+
+func TestACheckpointCutShortIsRefusedOnOpen(t *testing.T) {
+	ckpt := trainedCheckpoint(t)
+	dir := filepath.Join(t.TempDir(), filepath.Base(ckpt.Dir))
+	if err := os.CopyFS(dir, os.DirFS(ckpt.Dir)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenCheckpoint(dir); err != nil {
+		t.Fatalf("the intact copy: %v", err)
+	}
+	// Half the weights gone: the generator's tensors may still all be there,
+	// so TensorFlow restoring the inference graph alone would not notice.
+	data := filepath.Join(dir, bundleFiles[1])
+	st, err := os.Stat(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(data, st.Size()/2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenCheckpoint(dir); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("is damaged: %s has %d bytes, %d when it was written", bundleFiles[1], st.Size()/2, st.Size())) {
+		t.Errorf("a checkpoint cut short: %v, want it refused as damaged", err)
 	}
 }
