@@ -225,6 +225,9 @@ func checkpointNames(dir string) ([]string, error) {
 	return names, nil
 }
 
+// ErrDamaged marks a checkpoint changed after it was written.
+var ErrDamaged = errors.New("is damaged")
+
 // ErrNoCheckpoint means a run directory holds no complete checkpoint.
 var ErrNoCheckpoint = errors.New("no checkpoint")
 
@@ -251,6 +254,9 @@ func LatestCheckpoint(runDir string) (Checkpoint, error) {
 		}
 		passed = append(passed, err.Error())
 	}
+	if len(passed) > 0 {
+		return Checkpoint{PassedOver: passed}, fmt.Errorf("%w in %s that can be used: %s", ErrNoCheckpoint, runDir, strings.Join(passed, "; "))
+	}
 	return Checkpoint{}, fmt.Errorf("%w in %s", ErrNoCheckpoint, runDir)
 }
 
@@ -274,7 +280,7 @@ func OpenCheckpoint(dir string) (Checkpoint, error) {
 			return Checkpoint{}, fmt.Errorf("checkpoint %s is incomplete: %w", dir, err)
 		}
 		if want, ok := st.Bytes[f]; ok && info.Size() != want {
-			return Checkpoint{}, fmt.Errorf("checkpoint %s is damaged: %s has %d bytes, %d when it was written", dir, f, info.Size(), want)
+			return Checkpoint{}, fmt.Errorf("checkpoint %s %w: %s has %d bytes, %d when it was written", dir, ErrDamaged, f, info.Size(), want)
 		}
 	}
 	return Checkpoint{Dir: dir, State: st}, nil

@@ -294,15 +294,15 @@ func openRunDir(cfg Config, resume bool, stdout io.Writer) (from *Checkpoint, un
 		return nil, unlock, nil
 	}
 	c, err := LatestCheckpoint(cfg.Out)
-	for _, why := range c.PassedOver {
-		fmt.Fprintf(stdout, "passed over a newer checkpoint: %s\n", why)
-	}
 	if err != nil {
 		unlock()
-		if errors.Is(err, ErrNoCheckpoint) {
+		if errors.Is(err, ErrNoCheckpoint) && len(c.PassedOver) == 0 {
 			return nil, nil, fmt.Errorf("--resume: %w in %s (the run stopped before writing its first); start it again: delete %s, or choose another --out, and drop --resume", ErrNoCheckpoint, cfg.Out, cfg.Out)
 		}
 		return nil, nil, fmt.Errorf("--resume: %w", err)
+	}
+	for _, why := range c.PassedOver {
+		fmt.Fprintf(stdout, "passed over a newer checkpoint: %s\n", why)
 	}
 	return &c, unlock, nil
 }

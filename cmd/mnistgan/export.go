@@ -104,6 +104,9 @@ func openCheckpointFlag(path string) (trainer.Checkpoint, error) {
 		return trainer.Checkpoint{}, fmt.Errorf("--checkpoint %s is a run directory; use --run %s for its latest checkpoint", path, path)
 	}
 	ckpt, err := trainer.OpenCheckpoint(path)
+	if errors.Is(err, trainer.ErrDamaged) {
+		return trainer.Checkpoint{}, fmt.Errorf("--checkpoint: %w; use another checkpoint of the run", err)
+	}
 	if err != nil {
 		return trainer.Checkpoint{}, fmt.Errorf("--checkpoint: %w; give a checkpoint directory such as runs/NAME/checkpoints/ckpt-00000500", err)
 	}

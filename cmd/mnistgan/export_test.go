@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"os"
@@ -175,7 +176,11 @@ func TestExportAndGenerateRefuseBadInput(t *testing.T) {
 		spoil(d)
 		return d
 	}
-	badIndex := broken("bad-index", func(d string) { os.WriteFile(filepath.Join(d, "variables.index"), []byte("garbage"), 0o644) })
+	// Garbage of the index's own size: past the size check, for TensorFlow to find.
+	badIndex := broken("bad-index", func(d string) {
+		st, _ := os.Stat(filepath.Join(d, "variables.index"))
+		os.WriteFile(filepath.Join(d, "variables.index"), bytes.Repeat([]byte("g"), int(st.Size())), 0o644)
+	})
 	truncated := broken("truncated", func(d string) { os.Truncate(filepath.Join(d, "variables.data-00000-of-00001"), 1000) })
 	noState := broken("no-state", func(d string) { os.Remove(filepath.Join(d, "state.json")) })
 	png := path("out.png")
@@ -190,7 +195,7 @@ func TestExportAndGenerateRefuseBadInput(t *testing.T) {
 		{[]string{"export", "--savedmodel", path("m"), "--run", empty}, "no checkpoint"},
 		{[]string{"export", "--savedmodel", path("m"), "--run", run, "--checkpoint", ckpt}, "give one of them"},
 		{[]string{"export", "--savedmodel", path("m"), "--checkpoint", badIndex}, "checkpoint " + badIndex + ": restore variables"},
-		{[]string{"export", "--savedmodel", path("m"), "--checkpoint", truncated}, "is it a complete checkpoint"},
+		{[]string{"export", "--savedmodel", path("m"), "--checkpoint", truncated}, "is damaged: variables.data-00000-of-00001 has 1000 bytes"},
 		{[]string{"export", "--savedmodel", path("m"), "--checkpoint", noState}, "state.json"},
 		{[]string{"export", "--savedmodel", path("m"), "--checkpoint", run}, "is a run directory; use --run"},
 		{[]string{"export", "--savedmodel", path("m"), "--checkpoint", file}, "is a file"},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -306,6 +307,29 @@ func rewriteCheckpoint(t *testing.T, prefix, odd string, shape []int64) {
 		t.Fatal(err)
 	}
 	if err := saver.Save(sess, prefix); err != nil {
+		t.Fatal(err)
+	}
+	// As that architecture's mnistgan would, record the files' sizes.
+	statePath := filepath.Join(filepath.Dir(prefix), "state.json")
+	raw, err := os.ReadFile(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var state trainer.State
+	if err := json.Unmarshal(raw, &state); err != nil {
+		t.Fatal(err)
+	}
+	for name := range state.Bytes {
+		st, err := os.Stat(filepath.Join(filepath.Dir(prefix), name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		state.Bytes[name] = st.Size()
+	}
+	if raw, err = json.Marshal(state); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(statePath, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
