@@ -99,16 +99,16 @@ func (s *fileSet) mkdirAll(dir string) error {
 
 // commit renames every staged file into place.
 func (s *fileSet) commit() error {
-	synced := map[string]bool{}
+	dirs := map[string]struct{}{}
 	for i, f := range s.staged {
 		if err := os.Rename(f.tmp, f.path); err != nil {
-			s.staged = s.staged[i:]
+			s.staged = s.staged[i:] // discard removes those not yet renamed
 			return fmt.Errorf("write %s: %w", f.path, plainError(err))
 		}
-		synced[filepath.Dir(f.path)] = false
+		dirs[filepath.Dir(f.path)] = struct{}{}
 	}
 	s.staged, s.made = nil, nil
-	for dir := range synced {
+	for dir := range dirs {
 		if err := syncDir(dir); err != nil {
 			return err
 		}
