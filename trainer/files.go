@@ -81,20 +81,40 @@ func (s *fileSet) add(path string, data []byte) error {
 
 // mkdirAll is os.MkdirAll that remembers what it made, for discard.
 func (s *fileSet) mkdirAll(dir string) error {
-	var missing []string
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(d); err == nil || filepath.Dir(d) == d {
-			break
+	for _, d := range missingPaths(dir) {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return fmt.Errorf("cannot create %s: %w", d, plainError(err))
 		}
-		missing = append(missing, d)
-	}
-	for i := len(missing) - 1; i >= 0; i-- {
-		if err := os.Mkdir(missing[i], 0o755); err != nil {
-			return fmt.Errorf("cannot create %s: %w", missing[i], plainError(err))
-		}
-		s.made = append(s.made, missing[i])
+		s.made = append(s.made, d)
 	}
 	return nil
+}
+
+// missingPaths returns those of paths (and of their parents) that do not
+// exist, parents first.
+func missingPaths(paths ...string) []string {
+	var missing []string
+	seen := map[string]bool{}
+	for _, path := range paths {
+		var chain []string
+		for p := filepath.Clean(path); !seen[p]; p = filepath.Dir(p) {
+			seen[p] = true
+			if _, err := os.Lstat(p); err == nil || filepath.Dir(p) == p {
+				break
+			}
+			chain = append(chain, p)
+		}
+		for i := len(chain) - 1; i >= 0; i-- {
+			missing = append(missing, chain[i])
+		}
+	}
+	return missing
+}
+
+// fileExists says whether path names something that exists.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // commit renames every staged file into place.
@@ -210,11 +230,5 @@ func checkWritable(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("cannot create %s: %w", dir, plainError(err))
 	}
-	f, err := os.CreateTemp(dir, ".write-check-*")
-	if err != nil {
-		return fmt.Errorf("cannot write in %s: %w", dir, plainError(err))
-	}
-	name := f.Name()
-	f.Close()
-	return os.Remove(name)
+	return checkCreatable(dir, true)
 }

@@ -101,7 +101,8 @@ func checkGenerateTargets(opts GenerateOptions) error {
 		if out.path == "" {
 			continue
 		}
-		if st, err := os.Stat(out.path); err == nil && st.IsDir() && !out.dir {
+		st, statErr := os.Stat(out.path)
+		if statErr == nil && st.IsDir() && !out.dir {
 			return fmt.Errorf("%s %s is a directory; give a file name, e.g. %s", out.flag, out.path, filepath.Join(out.path, out.example))
 		}
 		if err := checkCreatable(out.path, out.dir); err != nil {
@@ -116,7 +117,7 @@ func checkGenerateTargets(opts GenerateOptions) error {
 		}
 		seen[abs] = out.flag
 		// The same file under two names (a link to it) is one path too.
-		if st, err := os.Stat(out.path); err == nil {
+		if statErr == nil {
 			for _, e := range existing {
 				if os.SameFile(st, e.info) {
 					return fmt.Errorf("%s %s and %s %s are the same file; give each output its own path", e.flag, e.path, out.flag, out.path)

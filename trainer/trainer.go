@@ -84,27 +84,6 @@ func Run(ctx context.Context, cfg Config, opts Options) (*Result, error) {
 	return res, err
 }
 
-// missingPaths returns those of paths (and of their parents) that do not
-// exist, parents first.
-func missingPaths(paths ...string) []string {
-	var missing []string
-	seen := map[string]bool{}
-	for _, path := range paths {
-		var chain []string
-		for p := filepath.Clean(path); !seen[p]; p = filepath.Dir(p) {
-			seen[p] = true
-			if _, err := os.Lstat(p); err == nil || filepath.Dir(p) == p {
-				break
-			}
-			chain = append(chain, p)
-		}
-		for i := len(chain) - 1; i >= 0; i-- {
-			missing = append(missing, chain[i])
-		}
-	}
-	return missing
-}
-
 // train is Run once cfg is valid; it sets *recorded once run.json is written.
 func train(ctx context.Context, cfg Config, opts Options, recorded *bool) (*Result, error) {
 	if opts.Stats != "" {
@@ -130,8 +109,8 @@ func train(ctx context.Context, cfg Config, opts Options, recorded *bool) (*Resu
 		// to train, and nothing to add to its log.
 		fmt.Fprintf(stdout, "the run in %s is at step %d of %d already: nothing to train (give a larger --steps to train it on)\n", cfg.Out, cfg.Steps, cfg.Steps)
 		res := &Result{Step: cfg.Steps, Checkpoint: *resumeFrom, LogDir: cfg.EventsDir()}
-		if _, err := os.Stat(gridPath(cfg.Out, cfg.Steps)); err == nil {
-			res.LastGrid = gridPath(cfg.Out, cfg.Steps)
+		if grid := gridPath(cfg.Out, cfg.Steps); fileExists(grid) {
+			res.LastGrid = grid
 		}
 		return res, nil
 	}
